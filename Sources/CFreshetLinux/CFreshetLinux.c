@@ -1,0 +1,1 @@
+// Nothing to compile: CFreshetLinux is header-only (static inline wrappers).

@@ -1,0 +1,13 @@
+// Umbrella header of the protoc-c output for proto/ (generated files under include/ and src/; see
+// scripts/generate-proto), plus the per-request arena allocator used to unpack requests without malloc.
+#ifndef CFRESHETPROTO_H
+#define CFRESHETPROTO_H
+
+#include "freshet/v1/values.pb-c.h"
+#include "freshet/v1/serving.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "google/protobuf/duration.pb-c.h"
+#include "google/protobuf/timestamp.pb-c.h"
+#include "freshet_arena.h"
+
+#endif

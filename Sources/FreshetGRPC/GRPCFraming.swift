@@ -1,0 +1,97 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// gRPC message framing: the 5-byte prefix (compressed flag + 32-bit big-endian length) before each message.
+
+internal import FreshetCore
+
+/// Reassembles length-prefixed gRPC messages from DATA chunks, refusing a message larger than a limit as soon as
+/// its prefix arrives, so an oversized message is never read into memory.
+///
+/// gRPC PROTOCOL-HTTP2.md: `Length-Prefixed-Message → Compressed-Flag Message-Length Message`, where
+/// Compressed-Flag is one byte (0 or 1) and Message-Length a 4-byte big-endian unsigned integer.
+package struct GRPCMessageDeframer {
+    /// Why the deframer stopped.
+    package enum Failure: Error, Equatable {
+        /// A message declared `length` bytes, more than the limit.
+        case tooLarge(length: Int, limit: Int)
+        /// The compressed flag was set on a call whose encoding is identity.
+        case compressedWithoutEncoding
+        /// The flag byte was neither 0 nor 1.
+        case invalidFlag(UInt8)
+    }
+
+    private let limit: Int
+    private var buffer: [UInt8] = []
+    /// The messages completed so far (usually one for a unary call).
+    package private(set) var messages: [[UInt8]] = []
+
+    /// Creates a deframer that refuses messages longer than `limit` bytes.
+    package init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Adds a DATA chunk. Completed messages are appended to ``messages``.
+    /// - Throws: ``Failure`` on a prefix that breaks the rules; stop feeding after a failure.
+    package mutating func append(_ bytes: UnsafeRawBufferPointer) throws(Failure) {
+        var input = bytes[...]
+        while !input.isEmpty {
+            if self.buffer.count < 5 {
+                let take = min(5 - self.buffer.count, input.count)
+                self.buffer.append(contentsOf: input.prefix(take))
+                input = input.dropFirst(take)
+                if self.buffer.count < 5 { return }
+                try self.checkPrefix()
+            }
+            let length = Self.declaredLength(self.buffer)
+            let missing = 5 + length - self.buffer.count
+            let take = min(missing, input.count)
+            self.buffer.append(contentsOf: input.prefix(take))
+            input = input.dropFirst(take)
+            if self.buffer.count == 5 + length {
+                self.messages.append(Array(self.buffer[5...]))
+                self.buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        // A zero-length message completes with its prefix.
+        if self.buffer.count == 5 && Self.declaredLength(self.buffer) == 0 {
+            self.messages.append([])
+            self.buffer.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Bytes of an unfinished message (0 when the stream ended on a message boundary).
+    package var partialBytes: Int { self.buffer.count }
+
+    /// Removes and returns the completed messages.
+    package mutating func takeMessages() -> [[UInt8]] {
+        defer { self.messages.removeAll() }
+        return self.messages
+    }
+
+    private mutating func checkPrefix() throws(Failure) {
+        switch self.buffer[0] {
+        case 0: break
+        case 1: throw .compressedWithoutEncoding
+        default: throw .invalidFlag(self.buffer[0])
+        }
+        let length = Self.declaredLength(self.buffer)
+        if length > self.limit {
+            throw .tooLarge(length: length, limit: self.limit)
+        }
+        self.buffer.reserveCapacity(5 + length)
+    }
+
+    private static func declaredLength(_ prefix: [UInt8]) -> Int {
+        Int(prefix[1]) << 24 | Int(prefix[2]) << 16 | Int(prefix[3]) << 8 | Int(prefix[4])
+    }
+}
+
+/// Writes the 5-byte prefix for an uncompressed message of `length` bytes at `offset` of `buffer`.
+package func writeGRPCPrefix(length: Int, into buffer: inout [UInt8], at offset: Int = 0) {
+    precondition(length <= Int(UInt32.max), "gRPC message over 4 GiB")
+    buffer[offset] = 0
+    buffer[offset + 1] = UInt8(truncatingIfNeeded: length >> 24)
+    buffer[offset + 2] = UInt8(truncatingIfNeeded: length >> 16)
+    buffer[offset + 3] = UInt8(truncatingIfNeeded: length >> 8)
+    buffer[offset + 4] = UInt8(truncatingIfNeeded: length)
+}

@@ -1,0 +1,369 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// The gRPC server: one epoll event loop per thread, each with its own SO_REUSEPORT listener, serving calls inline.
+
+public import FreshetCore
+internal import FreshetHTTP2
+public import FreshetPosix
+import Synchronization
+internal import Glibc
+
+/// Settings of a ``GRPCServer``.
+public struct GRPCServerConfiguration: Sendable {
+    /// Where to listen; port 0 picks a free port (see ``GRPCServer/endpoint``).
+    public var endpoint: Endpoint
+    /// The number of event loop threads (default: one per CPU).
+    public var threads: Int
+    /// The largest request or response message, in bytes (default 4 MiB). Larger requests get RESOURCE_EXHAUSTED
+    /// as soon as their length prefix arrives.
+    public var maxMessageBytes: Int = 4 << 20
+    /// SETTINGS announced to clients.
+    public var http2 = HTTP2SettingsConfiguration()
+    /// How long a graceful shutdown waits for open calls before closing connections.
+    public var drainTimeout: Duration = .seconds(10)
+
+    /// Creates a configuration.
+    public init(endpoint: Endpoint, threads: Int = OSThread.availableCPUs) {
+        self.endpoint = endpoint
+        self.threads = max(1, threads)
+    }
+}
+
+/// HTTP/2 settings a server announces (a public mirror of the HTTP/2 layer's settings).
+public struct HTTP2SettingsConfiguration: Sendable {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS per connection.
+    public var maxConcurrentStreams: UInt32 = 100
+    /// SETTINGS_MAX_HEADER_LIST_SIZE.
+    public var maxHeaderListSize: UInt32 = 16 << 10
+
+    public init() {}
+}
+
+/// A gRPC server over HTTP/2 cleartext (prior knowledge).
+///
+/// Architecture: ``start()`` binds one listening socket per loop (SO_REUSEPORT, so the kernel spreads connections)
+/// and starts one thread per loop. Each loop owns its connections, their HTTP/2 sessions and a ``Router`` built on
+/// that thread by the `makeRouter` closure, so handlers may keep loop-local state (an LMDB read transaction) and
+/// run inline with no thread hop. Only shutdown requests cross threads, through an eventfd wakeup.
+public final class GRPCServer: Sendable {
+    private let configuration: GRPCServerConfiguration
+    private let makeRouter: @Sendable (Int) throws -> Router
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let ready = Atomic<Int>(0)
+    private let failed = Mutex<String?>(nil)
+    private let stopping = Atomic<Int>(0)
+    private let finishedLoops = Atomic<Int>(0)
+
+    private struct State: Sendable {
+        var listeners: [Socket] = []
+        var threads: [OSThread] = []
+        var wakers: [EventLoopWaker] = []
+        var endpoint: Endpoint?
+    }
+
+    /// Creates a server; nothing is bound until ``start()``.
+    /// - Parameters:
+    ///   - makeRouter: builds the routes of one loop, on that loop's thread (argument: the loop index).
+    public init(
+        configuration: GRPCServerConfiguration, logger: Logger, makeRouter: @escaping @Sendable (Int) throws -> Router
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.makeRouter = makeRouter
+    }
+
+    /// The bound address (with the real port when port 0 was asked). Valid after ``start()``.
+    public var endpoint: Endpoint {
+        self.state.withLock { $0.endpoint }!
+    }
+
+    /// Binds the listeners, starts the loops and returns once every loop is serving.
+    /// - Throws: ``SystemError`` or ``EndpointError`` when binding fails; ``GRPCServerError`` when a loop cannot start
+    ///   (for example its router factory threw).
+    public func start() throws {
+        let first = try Socket.listen(on: self.configuration.endpoint, reusePort: true)
+        var listeners = [first]
+        let bound = try first.localEndpoint()
+        do {
+            for _ in 1..<self.configuration.threads {
+                listeners.append(try Socket.listen(on: Endpoint(host: self.configuration.endpoint.host, port: bound.port), reusePort: true))
+            }
+        } catch {
+            listeners.forEach { $0.close() }
+            throw error
+        }
+        self.state.withLock {
+            $0.listeners = listeners
+            $0.endpoint = Endpoint(host: self.configuration.endpoint.host.isEmpty ? "0.0.0.0" : bound.host, port: bound.port)
+        }
+        for (index, listener) in listeners.enumerated() {
+            let thread = try OSThread(name: "freshet-loop-\(index)") { [self] in
+                self.runLoop(index: index, listener: listener)
+            }
+            self.state.withLock { $0.threads.append(thread) }
+        }
+        // Wait for every loop to report (the listeners already queue connections meanwhile).
+        while self.ready.load(ordering: .acquiring) < listeners.count {
+            if let failure = self.failed.withLock({ $0 }) {
+                self.shutdown(graceful: false)
+                self.wait()
+                throw GRPCServerError(message: failure)
+            }
+            sleepBriefly()
+        }
+        if let failure = self.failed.withLock({ $0 }) {
+            self.shutdown(graceful: false)
+            self.wait()
+            throw GRPCServerError(message: failure)
+        }
+    }
+
+    /// Asks every loop to stop. Graceful: stop accepting, send GOAWAY, let open calls finish (at most
+    /// ``GRPCServerConfiguration/drainTimeout``), then close. Otherwise: close everything now. Safe from any thread.
+    public func shutdown(graceful: Bool) {
+        let level = graceful ? 1 : 2
+        var current = self.stopping.load(ordering: .relaxed)
+        while current < level {
+            let (exchanged, original) = self.stopping.compareExchange(
+                expected: current, desired: level, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            current = original
+        }
+        for waker in self.state.withLock({ $0.wakers }) {
+            waker.wake()
+        }
+    }
+
+    /// Whether every loop has stopped (after ``shutdown(graceful:)``, once connections are drained or closed).
+    public var hasStopped: Bool {
+        let loops = self.state.withLock { $0.threads.count }
+        return loops > 0 && self.finishedLoops.load(ordering: .acquiring) >= loops
+    }
+
+    /// Waits until every loop thread has finished.
+    public func wait() {
+        let threads = self.state.withLock { $0.threads }
+        for thread in threads {
+            thread.join()
+        }
+    }
+
+    private func runLoop(index: Int, listener: Socket) {
+        let loop: ServerLoop
+        do {
+            let eventLoop = try EventLoop()
+            let router = try self.makeRouter(index)
+            loop = try ServerLoop(
+                index: index, eventLoop: eventLoop, listener: listener, router: router,
+                configuration: self.configuration, logger: self.logger)
+            self.state.withLock { $0.wakers.append(eventLoop.waker) }
+            eventLoop.onWakeup = { [unowned loop, unowned self] in
+                loop.stopRequested(level: self.stopping.load(ordering: .acquiring))
+            }
+        } catch {
+            self.failed.withLock { $0 = $0 ?? "event loop \(index) failed to start: \(error)" }
+            listener.close()
+            self.finishedLoops.add(1, ordering: .releasing)
+            return
+        }
+        self.ready.add(1, ordering: .releasing)
+        // A shutdown may have been asked before this loop's waker was registered.
+        loop.stopRequested(level: self.stopping.load(ordering: .acquiring))
+        do {
+            try loop.eventLoop.run()
+        } catch {
+            self.logger.error("event loop failed", ["loop": "\(index)", "error": "\(error)"])
+        }
+        loop.closeAll()
+        self.finishedLoops.add(1, ordering: .releasing)
+    }
+}
+
+/// A server failed to start.
+public struct GRPCServerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { self.message }
+}
+
+private func sleepBriefly() {
+    var request = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+    _ = nanosleep(&request, nil)
+}
+
+/// The loop-local state of one server event loop: its listener, connections, router and scratch buffers.
+///
+/// Thread affinity: loop-confined; created and used on its loop thread only.
+final class ServerLoop: Selectable {
+    let index: Int
+    let eventLoop: EventLoop
+    let listener: Socket
+    let router: Router
+    let configuration: GRPCServerConfiguration
+    let logger: Logger
+    let http2: HTTP2Settings
+    /// Shared read buffer: a connection reads into it and nghttp2 consumes it before the next read.
+    let readBuffer: UnsafeMutableRawBufferPointer
+    /// The most output a connection buffers before it stops reading (bounded memory per slow client).
+    let maxBufferedOutput = 1 << 20
+    let okHeaders = HeaderBlock([
+        HTTP2Header(":status", "200"), HTTP2Header("content-type", "application/grpc"),
+        HTTP2Header("grpc-accept-encoding", "identity"),
+    ])
+    let okTrailers = HeaderBlock([HTTP2Header("grpc-status", "0")])
+    private var connections: [Int32: ServerConnection] = [:]
+    private var dirty: [ServerConnection] = []
+    private var spareResponse: [UInt8] = []
+    private var listening = true
+    private var draining = false
+
+    init(
+        index: Int, eventLoop: EventLoop, listener: Socket, router: Router, configuration: GRPCServerConfiguration,
+        logger: Logger
+    ) throws {
+        self.index = index
+        self.eventLoop = eventLoop
+        self.listener = listener
+        self.router = router
+        self.configuration = configuration
+        self.logger = logger
+        var http2 = HTTP2Settings()
+        http2.maxConcurrentStreams = configuration.http2.maxConcurrentStreams
+        http2.maxHeaderListSize = configuration.http2.maxHeaderListSize
+        self.http2 = http2
+        self.readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+        try eventLoop.register(listener.descriptor, interest: .readable, handler: self)
+        eventLoop.beforeSleep = { [unowned self] in self.flushDirty() }
+    }
+
+    deinit {
+        self.readBuffer.deallocate()
+    }
+
+    // MARK: - Accepting
+
+    func handle(_ readiness: Readiness) {
+        guard self.listening else { return }
+        for _ in 0..<64 {
+            let accepted: IOResult<Socket>
+            do {
+                accepted = try self.listener.accept()
+            } catch {
+                // EMFILE/ENFILE: out of descriptors. Pause accepting briefly instead of spinning on the listener.
+                self.logger.warning("accept failed; pausing accepts for 100 ms", ["error": "\(error)"])
+                self.pauseAccepting(for: .milliseconds(100))
+                return
+            }
+            guard case .processed(let socket) = accepted else { return }
+            do {
+                let connection = try ServerConnection(socket: socket, loop: self)
+                try self.eventLoop.register(socket.descriptor, interest: .readable, handler: connection)
+                self.connections[socket.descriptor] = connection
+                // Send our SETTINGS right away.
+                self.markDirty(connection)
+            } catch {
+                self.logger.warning("cannot set up connection", ["error": "\(error)"])
+                socket.close()
+            }
+        }
+    }
+
+    private func pauseAccepting(for pause: Duration) {
+        self.eventLoop.deregister(self.listener.descriptor)
+        self.eventLoop.schedule(at: .now + pause) { [weak self] in
+            guard let self, self.listening else { return }
+            try? self.eventLoop.register(self.listener.descriptor, interest: .readable, handler: self)
+        }
+    }
+
+    // MARK: - Connections
+
+    func markDirty(_ connection: ServerConnection) {
+        if !connection.isDirty && !connection.isClosed {
+            connection.isDirty = true
+            self.dirty.append(connection)
+        }
+    }
+
+    func connectionClosed(_ connection: ServerConnection) {
+        self.connections[connection.socket.descriptor] = nil
+        if self.draining && self.connections.isEmpty {
+            self.eventLoop.stop()
+        }
+    }
+
+    private func flushDirty() {
+        while !self.dirty.isEmpty {
+            let batch = self.dirty
+            self.dirty.removeAll(keepingCapacity: true)
+            for connection in batch {
+                connection.isDirty = false
+                connection.flush()
+            }
+        }
+    }
+
+    /// A response buffer with 5 bytes reserved for the gRPC prefix; reused across calls on this loop.
+    func takeResponseBuffer() -> [UInt8] {
+        var buffer = self.spareResponse
+        self.spareResponse = []
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: [0, 0, 0, 0, 0] as [UInt8])
+        return buffer
+    }
+
+    func returnResponseBuffer(_ buffer: [UInt8]) {
+        if buffer.capacity <= 8 << 20 {
+            self.spareResponse = buffer
+        }
+    }
+
+    // MARK: - Shutdown
+
+    /// Handles a wakeup from ``GRPCServer/shutdown(graceful:)``: level 1 drains, level 2 closes at once.
+    func stopRequested(level: Int) {
+        guard level > 0 else { return }
+        if self.listening {
+            self.listening = false
+            self.eventLoop.deregister(self.listener.descriptor)
+            self.listener.close()
+        }
+        if level >= 2 {
+            self.closeAll()
+            self.eventLoop.stop()
+            return
+        }
+        guard !self.draining else { return }
+        self.draining = true
+        if self.connections.isEmpty {
+            self.eventLoop.stop()
+            return
+        }
+        for connection in self.connections.values {
+            connection.goAway()
+        }
+        self.eventLoop.schedule(at: .now + self.configuration.drainTimeout) { [weak self] in
+            guard let self else { return }
+            if !self.connections.isEmpty {
+                self.logger.warning(
+                    "drain timeout passed; closing connections with calls still open",
+                    ["connections": "\(self.connections.count)"])
+            }
+            self.closeAll()
+            self.eventLoop.stop()
+        }
+    }
+
+    /// Closes every connection now.
+    func closeAll() {
+        for connection in Array(self.connections.values) {
+            connection.flush()
+            connection.close()
+        }
+        if self.listening {
+            self.listening = false
+            self.eventLoop.deregister(self.listener.descriptor)
+            self.listener.close()
+        }
+    }
+}

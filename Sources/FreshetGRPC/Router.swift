@@ -1,0 +1,114 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// Maps a request's `:path` to the handler that serves it, and the per-call context a handler sees.
+
+public import FreshetCore
+
+/// What a handler knows about its call.
+public struct ServerCallContext {
+    /// When the call must be answered by, from `grpc-timeout`; `nil` when the client set no timeout.
+    public var deadline: ContinuousClock.Instant?
+    /// Custom metadata the client sent (headers that are not pseudo-headers, `grpc-*`, `content-type`, `te` or
+    /// `user-agent`), in order.
+    public var metadata: [(name: String, value: String)]
+
+    /// Whether the deadline has passed.
+    public var deadlineExceeded: Bool {
+        guard let deadline = self.deadline else { return false }
+        return ContinuousClock.now >= deadline
+    }
+}
+
+/// A unary handler: decodes `request`, appends the encoded response message to `response`, or throws the
+/// ``GRPCStatus`` to end the call with.
+///
+/// Runs inline on the connection's event loop thread: it must not block, and must not keep `request` (valid only
+/// during the call).
+public typealias UnaryHandler = (
+    _ request: UnsafeRawBufferPointer, _ context: ServerCallContext, _ response: inout [UInt8]
+) throws(GRPCStatus) -> Void
+
+/// The routes one event loop serves: fully qualified method path → handler.
+///
+/// Thread affinity: a router is built per loop (handlers own loop-local state such as a reusable LMDB read
+/// transaction) and used only on that loop.
+public final class Router {
+    struct Route {
+        let path: [UInt8]
+        let handler: UnaryHandler
+    }
+
+    private(set) var routes: [Route] = []
+
+    /// Creates an empty router.
+    public init() {}
+
+    /// Serves `path` (`/package.Service/Method`) with a unary handler.
+    public func addUnary(_ path: String, _ handler: @escaping UnaryHandler) {
+        precondition(path.hasPrefix("/"), "a gRPC path starts with '/'")
+        self.routes.append(Route(path: Array(path.utf8), handler: handler))
+    }
+
+    /// The index of the route for `path`, comparing bytes without building a String.
+    func route(for path: UnsafeRawBufferPointer) -> Int? {
+        for index in self.routes.indices where self.routes[index].path.count == path.count {
+            let matches = self.routes[index].path.withUnsafeBytes { known in
+                known.elementsEqual(path)
+            }
+            if matches { return index }
+        }
+        return nil
+    }
+}
+
+/// Percent-encodes a `grpc-message` value: bytes outside 0x20...0x7E, and `%`, become `%XX`
+/// (gRPC PROTOCOL-HTTP2.md, "Status-Message").
+public func percentEncodeGRPCMessage(_ message: String) -> String {
+    var needs = false
+    for byte in message.utf8 where byte < 0x20 || byte > 0x7E || byte == UInt8(ascii: "%") {
+        needs = true
+        break
+    }
+    guard needs else { return message }
+    let hex = Array("0123456789ABCDEF".utf8)
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(message.utf8.count * 3)
+    for byte in message.utf8 {
+        if byte < 0x20 || byte > 0x7E || byte == UInt8(ascii: "%") {
+            bytes.append(UInt8(ascii: "%"))
+            bytes.append(hex[Int(byte >> 4)])
+            bytes.append(hex[Int(byte & 0xF)])
+        } else {
+            bytes.append(byte)
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Decodes a percent-encoded `grpc-message`; malformed escapes are kept as they are.
+public func percentDecodeGRPCMessage(_ message: String) -> String {
+    guard message.utf8.contains(UInt8(ascii: "%")) else { return message }
+    let input = Array(message.utf8)
+    var output: [UInt8] = []
+    var index = 0
+    func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        default: nil
+        }
+    }
+    while index < input.count {
+        if input[index] == UInt8(ascii: "%"), index + 2 < input.count,
+            let high = hexValue(input[index + 1]), let low = hexValue(input[index + 2])
+        {
+            output.append(high << 4 | low)
+            index += 3
+        } else {
+            output.append(input[index])
+            index += 1
+        }
+    }
+    return String(decoding: output, as: UTF8.self)
+}

@@ -1,0 +1,448 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// One accepted HTTP/2 connection on a server event loop: socket I/O, gRPC request validation and dispatch.
+
+internal import FreshetCore
+internal import FreshetHTTP2
+internal import FreshetPosix
+
+/// The state of one gRPC call (one HTTP/2 stream) on a server connection.
+final class ServerStream {
+    let id: Int32
+    var routeIndex: Int?
+    /// The first problem found in the request headers or body; the call ends with it.
+    var failure: GRPCStatus?
+    /// An HTTP status other than 200 for the failure (405 wrong method, 415 wrong content-type).
+    var httpStatus = 200
+    var sawPath = false
+    var sawContentType = false
+    var sawTrailersTE = false
+    var unknownPath: String?
+    var deadline: ContinuousClock.Instant?
+    var timerID: UInt64?
+    var deframer: GRPCMessageDeframer
+    var metadata: [(name: String, value: String)] = []
+    /// The client sent END_STREAM.
+    var requestComplete = false
+    /// The response (or error) has been submitted.
+    var responded = false
+
+    init(id: Int32, messageLimit: Int) {
+        self.id = id
+        self.deframer = GRPCMessageDeframer(limit: messageLimit)
+    }
+
+    func fail(_ status: GRPCStatus, httpStatus: Int = 200) {
+        if self.failure == nil {
+            self.failure = status
+            self.httpStatus = httpStatus
+        }
+    }
+}
+
+/// One accepted connection: a socket, its ``HTTP2Session`` and its calls.
+///
+/// Reading: on readiness the connection reads until the socket is empty (bounded per turn), feeding nghttp2; calls
+/// complete inline and their handlers run right there. Writing: the connection marks itself dirty and its loop calls
+/// ``flush()`` once per turn, so a burst of responses costs one `send`. Output is bounded: once
+/// ``ServerLoop/maxBufferedOutput`` bytes wait for the socket, the connection stops pulling frames from nghttp2
+/// (and so stops reading new work) until the socket drains.
+///
+/// Thread affinity: loop-confined.
+final class ServerConnection: Selectable, HTTP2SessionDelegate {
+    let socket: Socket
+    unowned let loop: ServerLoop
+    let session: HTTP2Session
+    private var streams: [Int32: ServerStream] = [:]
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private var watchingWritable = false
+    private(set) var isClosed = false
+    var isDirty = false
+    private var streamsAwaitingDeadline: [Int32] = []
+    private var goingAway = false
+
+    init(socket: Socket, loop: ServerLoop) throws(HTTP2Error) {
+        self.socket = socket
+        self.loop = loop
+        self.session = try HTTP2Session(role: .server, settings: loop.http2)
+        self.session.delegate = self
+    }
+
+    // MARK: - Socket events
+
+    func handle(_ readiness: Readiness) {
+        if readiness.contains(.writable) {
+            self.writeOutput()
+        }
+        if readiness.contains(.readable) || !readiness.isDisjoint(with: .hangup) {
+            self.readInput()
+        }
+        self.loop.markDirty(self)
+    }
+
+    private func readInput() {
+        let buffer = self.loop.readBuffer
+        // Bounded, so one busy connection cannot starve the others on this loop.
+        for _ in 0..<16 {
+            guard !self.isClosed else { return }
+            // Stop reading while the peer is not reading our output (bounded output per connection).
+            if self.output.count - self.outputOffset >= self.loop.maxBufferedOutput { return }
+            let result: IOResult<Int>
+            do {
+                result = try self.socket.read(into: buffer)
+            } catch {
+                self.loop.logger.debug("connection read failed", ["peer": self.peerDescription, "error": "\(error)"])
+                self.close()
+                return
+            }
+            switch result {
+            case .wouldBlock:
+                return
+            case .processed(0):
+                self.close()
+                return
+            case .processed(let count):
+                do {
+                    try self.session.receive(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                } catch {
+                    // nghttp2 queued a GOAWAY naming the problem; send it, then close.
+                    self.loop.logger.info(
+                        "closing connection after an HTTP/2 protocol error",
+                        ["peer": self.peerDescription, "error": error.message])
+                    self.goingAway = true
+                    self.flush()
+                    self.close()
+                    return
+                }
+                self.armDeadlineTimers()
+                if count < buffer.count { return }
+            }
+        }
+    }
+
+    /// Pulls queued frames from nghttp2 into the output buffer and writes as much as the socket takes.
+    /// Called by the loop once per turn for each dirty connection.
+    func flush() {
+        guard !self.isClosed else { return }
+        do {
+            try self.session.send { chunk in
+                if self.outputOffset > 0 && self.outputOffset == self.output.count {
+                    self.output.removeAll(keepingCapacity: true)
+                    self.outputOffset = 0
+                }
+                self.output.append(contentsOf: chunk)
+                return self.output.count - self.outputOffset < self.loop.maxBufferedOutput
+            }
+        } catch {
+            self.loop.logger.info("closing connection: HTTP/2 send failed", ["peer": self.peerDescription, "error": error.message])
+            self.close()
+            return
+        }
+        self.writeOutput()
+        if !self.isClosed && self.output.count == self.outputOffset && !self.session.wantsRead && !self.session.wantsWrite {
+            self.close()
+        }
+    }
+
+    private func writeOutput() {
+        while !self.isClosed && self.outputOffset < self.output.count {
+            let result: IOResult<Int>
+            do {
+                result = try self.output.withUnsafeBytes { bytes in
+                    try self.socket.write(UnsafeRawBufferPointer(rebasing: bytes[self.outputOffset...]))
+                }
+            } catch {
+                self.loop.logger.debug("connection write failed", ["peer": self.peerDescription, "error": "\(error)"])
+                self.close()
+                return
+            }
+            switch result {
+            case .processed(let count):
+                self.outputOffset += count
+            case .wouldBlock:
+                self.watchWritable(true)
+                return
+            }
+        }
+        if self.outputOffset == self.output.count {
+            self.output.removeAll(keepingCapacity: self.output.capacity <= 1 << 20)
+            self.outputOffset = 0
+            self.watchWritable(false)
+            // More frames may be waiting in nghttp2 behind the output limit.
+            if self.session.wantsWrite { self.loop.markDirty(self) }
+        }
+    }
+
+    private func watchWritable(_ watch: Bool) {
+        guard watch != self.watchingWritable, !self.isClosed else { return }
+        self.watchingWritable = watch
+        do {
+            try self.loop.eventLoop.reregister(
+                self.socket.descriptor, interest: watch ? [.readable, .writable] : [.readable])
+        } catch {
+            self.close()
+        }
+    }
+
+    /// Starts a graceful close: GOAWAY now, close once the open calls are answered (nghttp2 then wants neither
+    /// read nor write).
+    func goAway() {
+        guard !self.goingAway, !self.isClosed else { return }
+        self.goingAway = true
+        self.session.goAway()
+        self.loop.markDirty(self)
+    }
+
+    /// Closes the socket at once. Pending calls are dropped (their clients see the connection close).
+    func close() {
+        guard !self.isClosed else { return }
+        self.isClosed = true
+        for stream in self.streams.values {
+            if let timer = stream.timerID { self.loop.eventLoop.cancelTimer(timer) }
+        }
+        self.streams.removeAll()
+        self.loop.eventLoop.deregister(self.socket.descriptor)
+        self.socket.close()
+        self.loop.connectionClosed(self)
+    }
+
+    var peerDescription: String {
+        self.socket.peerEndpoint()?.description ?? "unknown"
+    }
+
+    // MARK: - Deadlines
+
+    private func armDeadlineTimers() {
+        guard !self.streamsAwaitingDeadline.isEmpty else { return }
+        for id in self.streamsAwaitingDeadline {
+            guard let stream = self.streams[id], !stream.responded, stream.timerID == nil, let deadline = stream.deadline
+            else { continue }
+            stream.timerID = self.loop.eventLoop.schedule(at: deadline) { [weak self] in
+                guard let self, let stream = self.streams[id], !stream.responded else { return }
+                stream.timerID = nil
+                self.respond(stream, status: GRPCStatus(.deadlineExceeded, "deadline exceeded before the request was complete"))
+                self.loop.markDirty(self)
+            }
+        }
+        self.streamsAwaitingDeadline.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: - HTTP2SessionDelegate
+
+    func http2BeginHeaders(stream id: Int32, kind: HTTP2HeadersKind) {
+        guard kind == .request else { return }
+        self.streams[id] = ServerStream(id: id, messageLimit: self.loop.configuration.maxMessageBytes)
+    }
+
+    func http2Header(stream id: Int32, kind: HTTP2HeadersKind, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        guard kind == .request, let stream = self.streams[id] else { return }
+        switch name.count {
+        case 5 where name.elementsEqual(":path".utf8):
+            stream.sawPath = true
+            stream.routeIndex = self.loop.router.route(for: value)
+            if stream.routeIndex == nil {
+                stream.unknownPath = String(decoding: value.prefix(256), as: UTF8.self)
+            }
+        case 7 where name.elementsEqual(":method".utf8):
+            if !value.elementsEqual("POST".utf8) {
+                stream.fail(
+                    GRPCStatus(.unimplemented, "method \(String(decoding: value.prefix(32), as: UTF8.self)) is not allowed; gRPC uses POST"),
+                    httpStatus: 405)
+            }
+        case 12 where name.elementsEqual("content-type".utf8):
+            stream.sawContentType = true
+            if !Self.isGRPCContentType(value) {
+                stream.fail(
+                    GRPCStatus(.invalidArgument, "content-type '\(String(decoding: value.prefix(64), as: UTF8.self))' is not application/grpc"),
+                    httpStatus: 415)
+            }
+        case 2 where name.elementsEqual("te".utf8):
+            stream.sawTrailersTE = value.elementsEqual("trailers".utf8)
+        case 12 where name.elementsEqual("grpc-timeout".utf8):
+            if let timeout = GRPCTimeout.parse(value) {
+                stream.deadline = ContinuousClock.now + timeout
+            } else {
+                stream.fail(GRPCStatus(.internalError, "malformed grpc-timeout '\(String(decoding: value.prefix(32), as: UTF8.self))'"))
+            }
+        case 13 where name.elementsEqual("grpc-encoding".utf8):
+            if !value.elementsEqual("identity".utf8) {
+                stream.fail(
+                    GRPCStatus(
+                        .unimplemented,
+                        "grpc-encoding '\(String(decoding: value.prefix(32), as: UTF8.self))' is not supported; this server accepts identity only"))
+            }
+        default:
+            guard let first = name.first, first != UInt8(ascii: ":") else { return }
+            if name.starts(with: "grpc-".utf8) || name.elementsEqual("user-agent".utf8) { return }
+            if stream.metadata.count < 64 {
+                stream.metadata.append(
+                    (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            }
+        }
+    }
+
+    /// `application/grpc`, optionally followed by `+format` or `;parameters` (PROTOCOL-HTTP2.md "Content-Type").
+    private static func isGRPCContentType(_ value: UnsafeRawBufferPointer) -> Bool {
+        let prefix = "application/grpc".utf8
+        guard value.count >= prefix.count, value.prefix(prefix.count).elementsEqual(prefix) else { return false }
+        guard value.count > prefix.count else { return true }
+        let next = value[prefix.count]
+        return next == UInt8(ascii: "+") || next == UInt8(ascii: ";")
+    }
+
+    func http2EndHeaders(stream id: Int32, kind: HTTP2HeadersKind, endStream: Bool) {
+        guard let stream = self.streams[id] else { return }
+        if kind == .request {
+            if !stream.sawContentType {
+                stream.fail(GRPCStatus(.invalidArgument, "missing content-type; gRPC requires application/grpc"), httpStatus: 415)
+            } else if stream.routeIndex == nil && stream.failure == nil {
+                let path = stream.unknownPath ?? "(none)"
+                stream.fail(GRPCStatus(.unimplemented, "unknown method \(path)"))
+            } else if !stream.sawTrailersTE {
+                stream.fail(GRPCStatus(.invalidArgument, "missing 'te: trailers' header, which gRPC over HTTP/2 requires"))
+            }
+            if let failure = stream.failure, !endStream {
+                // Answer at once; the rest of the request is not needed (RST_STREAM NO_ERROR follows the answer).
+                self.respond(stream, status: failure)
+                return
+            }
+            if stream.deadline != nil && !endStream {
+                self.streamsAwaitingDeadline.append(id)
+            }
+        }
+        if endStream {
+            stream.requestComplete = true
+            self.dispatch(stream)
+        }
+    }
+
+    func http2Data(stream id: Int32, bytes: UnsafeRawBufferPointer) {
+        guard let stream = self.streams[id], !stream.responded else { return }
+        do {
+            try stream.deframer.append(bytes)
+        } catch {
+            switch error {
+            case .tooLarge(let length, let limit):
+                self.respond(
+                    stream,
+                    status: GRPCStatus(.resourceExhausted, "request message of \(length) bytes is larger than the limit of \(limit) bytes"))
+            case .compressedWithoutEncoding:
+                self.respond(
+                    stream, status: GRPCStatus(.internalError, "message has the compressed flag set but the call's grpc-encoding is identity"))
+            case .invalidFlag(let flag):
+                self.respond(stream, status: GRPCStatus(.internalError, "invalid gRPC message flag byte \(flag)"))
+            }
+        }
+    }
+
+    func http2EndStream(stream id: Int32) {
+        guard let stream = self.streams[id] else { return }
+        stream.requestComplete = true
+        self.dispatch(stream)
+    }
+
+    func http2SentEndStream(stream id: Int32) {
+        // RFC 9113 §8.1: a server that answered before the request ended asks the client to stop sending with
+        // RST_STREAM(NO_ERROR); clients must keep the response.
+        if let stream = self.streams[id], !stream.requestComplete, !self.session.isRemoteClosed(stream: id) {
+            self.session.reset(stream: id, errorCode: HTTP2ErrorCode.noError)
+        }
+    }
+
+    func http2StreamClosed(stream id: Int32, errorCode: UInt32) {
+        if let stream = self.streams.removeValue(forKey: id), let timer = stream.timerID {
+            self.loop.eventLoop.cancelTimer(timer)
+        }
+    }
+
+    func http2GoAway(lastStreamID: Int32, errorCode: UInt32) {}
+
+    // MARK: - Calls
+
+    private func dispatch(_ stream: ServerStream) {
+        guard !stream.responded else { return }
+        if let failure = stream.failure {
+            self.respond(stream, status: failure)
+            return
+        }
+        if let deadline = stream.deadline, ContinuousClock.now >= deadline {
+            self.respond(stream, status: GRPCStatus(.deadlineExceeded, "deadline exceeded before the request was served"))
+            return
+        }
+        if stream.deframer.partialBytes > 0 {
+            self.respond(
+                stream,
+                status: GRPCStatus(
+                    .internalError, "truncated gRPC message: the stream ended inside a message (\(stream.deframer.partialBytes) bytes of it arrived)"))
+            return
+        }
+        let messages = stream.deframer.takeMessages()
+        guard messages.count == 1, let routeIndex = stream.routeIndex else {
+            self.respond(
+                stream,
+                status: GRPCStatus(
+                    .internalError, "a unary call carries exactly one request message; this one carried \(messages.count)"))
+            return
+        }
+        let context = ServerCallContext(deadline: stream.deadline, metadata: stream.metadata)
+        var response = self.loop.takeResponseBuffer()
+        defer { self.loop.returnResponseBuffer(response) }
+        let handler = self.loop.router.routes[routeIndex].handler
+        let outcome = messages[0].withUnsafeBytes { request in
+            Result { () throws(GRPCStatus) in try handler(request, context, &response) }
+        }
+        if case .failure(let status) = outcome {
+            self.respond(stream, status: status)
+            return
+        }
+        if let deadline = stream.deadline, ContinuousClock.now >= deadline {
+            self.respond(stream, status: GRPCStatus(.deadlineExceeded, "deadline exceeded while the request was served"))
+            return
+        }
+        let messageLength = response.count - 5
+        if messageLength > self.loop.configuration.maxMessageBytes {
+            self.respond(
+                stream,
+                status: GRPCStatus(
+                    .resourceExhausted,
+                    "response message of \(messageLength) bytes is larger than the limit of \(self.loop.configuration.maxMessageBytes) bytes; ask for fewer rows"))
+            return
+        }
+        writeGRPCPrefix(length: messageLength, into: &response)
+        stream.responded = true
+        do {
+            try self.session.submitResponse(stream: stream.id, headers: self.loop.okHeaders, body: true)
+            response.withUnsafeBytes { self.session.append($0, to: stream.id) }
+            self.session.finish(stream: stream.id, trailers: self.loop.okTrailers)
+        } catch {
+            self.loop.logger.debug("cannot submit response", ["peer": self.peerDescription, "error": error.message])
+        }
+    }
+
+    /// Ends a call with a non-OK status: a trailers-only response (RFC-wise one HEADERS frame with END_STREAM).
+    private func respond(_ stream: ServerStream, status: GRPCStatus) {
+        guard !stream.responded else { return }
+        stream.responded = true
+        if let timer = stream.timerID {
+            self.loop.eventLoop.cancelTimer(timer)
+            stream.timerID = nil
+        }
+        var headers = [
+            HTTP2Header(":status", String(stream.httpStatus)),
+            HTTP2Header("content-type", "application/grpc"),
+            HTTP2Header("grpc-status", String(status.code.rawValue)),
+        ]
+        if !status.message.isEmpty {
+            headers.append(HTTP2Header("grpc-message", percentEncodeGRPCMessage(status.message)))
+        }
+        if status.code == .unimplemented {
+            headers.append(HTTP2Header("grpc-accept-encoding", "identity"))
+        }
+        do {
+            try self.session.submitResponse(stream: stream.id, headers: HeaderBlock(headers), body: false)
+        } catch {
+            self.loop.logger.debug("cannot submit error response", ["peer": self.peerDescription, "error": error.message])
+        }
+    }
+}

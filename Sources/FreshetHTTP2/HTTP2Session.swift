@@ -1,0 +1,388 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// A bytes-in, bytes-out HTTP/2 session over nghttp2: the caller owns the socket, this type owns the protocol.
+
+internal import CNGHTTP2
+
+/// Which side of a connection a session plays.
+public enum HTTP2Role: Sendable {
+    case server
+    case client
+}
+
+/// The kind of a header block, from nghttp2's header categories.
+public enum HTTP2HeadersKind: Sendable {
+    /// A client's request headers (server side).
+    case request
+    /// A server's response headers (client side).
+    case response
+    /// Trailers or any later header block.
+    case trailers
+}
+
+/// SETTINGS this side announces, and local limits.
+public struct HTTP2Settings: Sendable {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS the peer may open.
+    public var maxConcurrentStreams: UInt32 = 100
+    /// SETTINGS_INITIAL_WINDOW_SIZE for each stream's receive window.
+    public var initialWindowSize: UInt32 = 1 << 20
+    /// The connection-level receive window (raised from 64 KiB with a WINDOW_UPDATE at start).
+    public var connectionWindowSize: UInt32 = 4 << 20
+    /// SETTINGS_MAX_HEADER_LIST_SIZE; larger header lists are refused.
+    public var maxHeaderListSize: UInt32 = 16 << 10
+    /// SETTINGS_MAX_FRAME_SIZE this side accepts.
+    public var maxFrameSize: UInt32 = 16 << 10
+
+    public init() {}
+}
+
+/// Receives the events of an ``HTTP2Session``. Called synchronously from ``HTTP2Session/receive(_:)`` and
+/// ``HTTP2Session/send(_:)``, on the session's thread. Pointers passed in are valid only during the call.
+public protocol HTTP2SessionDelegate: AnyObject {
+    /// A header block starts on `stream` (for a server, a `.request` block opens a new stream).
+    func http2BeginHeaders(stream: Int32, kind: HTTP2HeadersKind)
+    /// One header field of the block on `stream`. nghttp2 has validated it (RFC 9113 §8.2, pseudo-header rules).
+    func http2Header(stream: Int32, kind: HTTP2HeadersKind, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
+    /// The header block on `stream` is complete; `endStream` when the peer will send nothing more on it.
+    func http2EndHeaders(stream: Int32, kind: HTTP2HeadersKind, endStream: Bool)
+    /// A chunk of DATA on `stream`. It has been counted against flow control already.
+    func http2Data(stream: Int32, bytes: UnsafeRawBufferPointer)
+    /// The peer ended `stream` with a DATA frame carrying END_STREAM.
+    func http2EndStream(stream: Int32)
+    /// This side sent END_STREAM on `stream` (the response or request is complete on the wire).
+    func http2SentEndStream(stream: Int32)
+    /// `stream` is closed (normally, or by RST_STREAM with `errorCode`); forget it.
+    func http2StreamClosed(stream: Int32, errorCode: UInt32)
+    /// The peer sent GOAWAY.
+    func http2GoAway(lastStreamID: Int32, errorCode: UInt32)
+}
+
+/// A body being sent on one stream: bytes appended by the owner and read out by nghttp2 in DATA frames, then
+/// optional trailers.
+///
+/// While the body has no bytes and is not finished, nghttp2 defers the stream; ``HTTP2Session/resume(stream:)``
+/// (called by ``HTTP2Session/append(_:to:)`` and ``HTTP2Session/finish(stream:trailers:)``) wakes it.
+final class OutboundBody {
+    var bytes: [UInt8] = []
+    var offset = 0
+    var finished = false
+    var trailers: HeaderBlock?
+    var deferred = false
+
+    var pending: Int { self.bytes.count - self.offset }
+}
+
+/// One HTTP/2 connection's protocol state, over nghttp2.
+///
+/// Bytes in: ``receive(_:)`` feeds what the socket read; the delegate sees headers, data and stream events.
+/// Bytes out: ``send(_:)`` drains the frames nghttp2 has queued into the caller's closure, which writes them to the
+/// socket (or buffers them). The caller must call ``send(_:)`` after every ``receive(_:)`` and every submit.
+///
+/// Lifetime: nghttp2 callbacks reach this object through `user_data` as an unretained pointer. They run only inside
+/// ``receive(_:)`` and ``send(_:)``, that is while the caller holds a reference, so the pointer is always valid.
+///
+/// Thread affinity: loop-confined. Create and use a session on one thread only.
+public final class HTTP2Session {
+    private let session: OpaquePointer
+    /// The receiver of this session's events. Weak: the delegate (a connection) owns the session.
+    public weak var delegate: (any HTTP2SessionDelegate)?
+    private var bodies: [Int32: OutboundBody] = [:]
+    /// The role given at creation.
+    public let role: HTTP2Role
+
+    /// Creates a session and queues this side's SETTINGS (and, for a client, the connection preface).
+    /// - Throws: ``HTTP2Error`` when nghttp2 cannot allocate the session.
+    public init(role: HTTP2Role, settings: HTTP2Settings = HTTP2Settings()) throws(HTTP2Error) {
+        self.role = role
+        var callbacks: OpaquePointer?
+        nghttp2_session_callbacks_new(&callbacks)
+        defer { nghttp2_session_callbacks_del(callbacks) }
+        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, onBeginHeaders)
+        nghttp2_session_callbacks_set_on_header_callback(callbacks, onHeader)
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, onFrameReceived)
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunk)
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSent)
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
+
+        var option: OpaquePointer?
+        nghttp2_option_new(&option)
+        defer { nghttp2_option_del(option) }
+        nghttp2_option_set_max_send_header_block_length(option, 64 << 10)
+        // Cap the frames nghttp2 queues on its own (SETTINGS/PING ACKs) so a flood cannot grow memory.
+        nghttp2_option_set_max_outbound_ack(option, 1000)
+        nghttp2_option_set_max_settings(option, 32)
+
+        var created: OpaquePointer?
+        let status: Int32
+        switch role {
+        case .server:
+            status = nghttp2_session_server_new2(&created, callbacks, nil, option)
+        case .client:
+            status = nghttp2_session_client_new2(&created, callbacks, nil, option)
+        }
+        guard status == 0, let created else {
+            throw HTTP2Error(libraryCode: status, operation: "nghttp2_session_new")
+        }
+        self.session = created
+        nghttp2_session_set_user_data(created, Unmanaged.passUnretained(self).toOpaque())
+
+        var entries = [
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: settings.maxConcurrentStreams),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: settings.initialWindowSize),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: settings.maxHeaderListSize),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: settings.maxFrameSize),
+        ]
+        if role == .client {
+            // A gRPC client never accepts server push.
+            entries.append(nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0))
+        }
+        let submitted = nghttp2_submit_settings(created, UInt8(NGHTTP2_FLAG_NONE.rawValue), entries, entries.count)
+        guard submitted == 0 else {
+            nghttp2_session_del(created)
+            throw HTTP2Error(libraryCode: submitted, operation: "nghttp2_submit_settings")
+        }
+        if settings.connectionWindowSize > 65_535 {
+            _ = nghttp2_session_set_local_window_size(
+                created, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(clamping: settings.connectionWindowSize))
+        }
+    }
+
+    deinit {
+        nghttp2_session_del(self.session)
+    }
+
+    // MARK: - Bytes in and out
+
+    /// Processes bytes read from the socket. Delegate callbacks run during this call.
+    /// - Throws: ``HTTP2Error`` when the peer broke the protocol badly enough to end the connection; nghttp2 has then
+    ///   queued a GOAWAY, so call ``send(_:)`` once more before closing.
+    public func receive(_ bytes: UnsafeRawBufferPointer) throws(HTTP2Error) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        let processed = nghttp2_session_mem_recv(self.session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+        if processed < 0 {
+            throw HTTP2Error(libraryCode: Int32(processed), operation: "receive")
+        }
+    }
+
+    /// Drains queued frames into `write`, chunk by chunk, until nghttp2 has nothing more or `write` returns false
+    /// (its buffer is full; call again once it has room). Chunks are valid only during the call to `write`.
+    /// - Throws: ``HTTP2Error`` on a fatal session error.
+    public func send(_ write: (UnsafeRawBufferPointer) -> Bool) throws(HTTP2Error) {
+        while true {
+            var chunk: UnsafePointer<UInt8>?
+            let length = nghttp2_session_mem_send(self.session, &chunk)
+            if length < 0 {
+                throw HTTP2Error(libraryCode: Int32(length), operation: "send")
+            }
+            guard length > 0, let chunk else { return }
+            if !write(UnsafeRawBufferPointer(start: chunk, count: length)) { return }
+        }
+    }
+
+    /// Whether the session still wants to read (false once both sides have sent GOAWAY and streams are done).
+    public var wantsRead: Bool { nghttp2_session_want_read(self.session) != 0 }
+    /// Whether the session has frames to send.
+    public var wantsWrite: Bool { nghttp2_session_want_write(self.session) != 0 }
+
+    // MARK: - Submitting
+
+    /// Submits response headers on `stream`. With `body` false, the headers end the stream (a trailers-only gRPC
+    /// response); otherwise a body follows through ``append(_:to:)`` and ``finish(stream:trailers:)``.
+    /// - Throws: ``HTTP2Error`` when the stream is gone or closed for sending.
+    public func submitResponse(stream: Int32, headers: HeaderBlock, body: Bool) throws(HTTP2Error) {
+        let status: Int32
+        if body {
+            let outbound = OutboundBody()
+            self.bodies[stream] = outbound
+            var provider = nghttp2_data_provider(source: nghttp2_data_source(ptr: nil), read_callback: onReadBody)
+            status = nghttp2_submit_response(self.session, stream, headers.fields, headers.count, &provider)
+            if status != 0 { self.bodies[stream] = nil }
+        } else {
+            status = nghttp2_submit_response(self.session, stream, headers.fields, headers.count, nil)
+        }
+        guard status == 0 else { throw HTTP2Error(libraryCode: status, operation: "submit response") }
+    }
+
+    /// Submits a request with a body to follow through ``append(_:to:)``/``finish(stream:trailers:)``, and returns
+    /// its stream id. Client sessions only.
+    /// - Throws: ``HTTP2Error`` when no stream id is left or the session is going away.
+    public func submitRequest(headers: HeaderBlock) throws(HTTP2Error) -> Int32 {
+        precondition(self.role == .client, "submitRequest on a server session")
+        let outbound = OutboundBody()
+        var provider = nghttp2_data_provider(source: nghttp2_data_source(ptr: nil), read_callback: onReadBody)
+        let stream = nghttp2_submit_request(self.session, nil, headers.fields, headers.count, &provider, nil)
+        guard stream > 0 else { throw HTTP2Error(libraryCode: stream, operation: "submit request") }
+        self.bodies[stream] = outbound
+        return stream
+    }
+
+    /// Queues body bytes on a stream opened with a body. Does nothing if the stream is gone.
+    public func append(_ bytes: UnsafeRawBufferPointer, to stream: Int32) {
+        guard let body = self.bodies[stream], !body.finished else { return }
+        if body.offset > 0 && body.offset == body.bytes.count {
+            body.bytes.removeAll(keepingCapacity: true)
+            body.offset = 0
+        }
+        body.bytes.append(contentsOf: bytes)
+        self.resume(stream: stream, body: body)
+    }
+
+    /// Ends a stream's body: after the queued bytes, either END_STREAM on the last DATA frame (no trailers) or the
+    /// trailers in a final HEADERS frame.
+    public func finish(stream: Int32, trailers: HeaderBlock?) {
+        guard let body = self.bodies[stream], !body.finished else { return }
+        body.finished = true
+        body.trailers = trailers
+        self.resume(stream: stream, body: body)
+    }
+
+    /// Bytes queued on `stream` and not yet taken by nghttp2 (0 when the stream is gone).
+    public func pendingBodyBytes(stream: Int32) -> Int {
+        self.bodies[stream]?.pending ?? 0
+    }
+
+    private func resume(stream: Int32, body: OutboundBody) {
+        if body.deferred {
+            body.deferred = false
+            _ = nghttp2_session_resume_data(self.session, stream)
+        }
+    }
+
+    /// Resets `stream` with an HTTP/2 error code (RFC 9113 §6.4).
+    public func reset(stream: Int32, errorCode: UInt32) {
+        _ = nghttp2_submit_rst_stream(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, errorCode)
+    }
+
+    /// Starts a graceful shutdown: a GOAWAY with the last stream id this side has processed, so the peer opens no
+    /// more streams while the open ones finish (RFC 9113 §6.8).
+    public func goAway(errorCode: UInt32 = HTTP2ErrorCode.noError) {
+        let last = nghttp2_session_get_last_proc_stream_id(self.session)
+        _ = nghttp2_submit_goaway(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, errorCode, nil, 0)
+    }
+
+    /// Whether the peer has sent END_STREAM (or reset) on `stream`; true for unknown streams.
+    public func isRemoteClosed(stream: Int32) -> Bool {
+        nghttp2_session_get_stream_remote_close(self.session, stream) != 0
+            || nghttp2_session_find_stream(self.session, stream) == nil
+    }
+
+    // MARK: - Callbacks (called by nghttp2 during receive/send)
+
+    fileprivate func readBody(stream: Int32, into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
+        guard let body = self.bodies[stream] else {
+            return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        }
+        let count = min(length, body.pending)
+        if count > 0 {
+            body.bytes.withUnsafeBytes { source in
+                UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress! + body.offset, byteCount: count)
+            }
+            body.offset += count
+        }
+        if body.pending == 0 {
+            if body.finished {
+                flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+                if let trailers = body.trailers {
+                    flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                    _ = nghttp2_submit_trailer(self.session, stream, trailers.fields, trailers.count)
+                }
+                self.bodies[stream] = nil
+            } else if count == 0 {
+                body.deferred = true
+                return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+            } else {
+                body.bytes.removeAll(keepingCapacity: true)
+                body.offset = 0
+            }
+        }
+        return count
+    }
+
+    fileprivate func headersKind(_ frame: UnsafePointer<nghttp2_frame>) -> HTTP2HeadersKind {
+        switch frame.pointee.headers.cat {
+        case NGHTTP2_HCAT_REQUEST: .request
+        case NGHTTP2_HCAT_RESPONSE: .response
+        default: .trailers
+        }
+    }
+
+    fileprivate func frameReceived(_ frame: UnsafePointer<nghttp2_frame>) {
+        let header = frame.pointee.hd
+        let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        switch UInt32(header.type) {
+        case NGHTTP2_HEADERS.rawValue:
+            self.delegate?.http2EndHeaders(stream: header.stream_id, kind: self.headersKind(frame), endStream: endStream)
+        case NGHTTP2_DATA.rawValue:
+            if endStream { self.delegate?.http2EndStream(stream: header.stream_id) }
+        case NGHTTP2_GOAWAY.rawValue:
+            self.delegate?.http2GoAway(lastStreamID: frame.pointee.goaway.last_stream_id, errorCode: frame.pointee.goaway.error_code)
+        default:
+            break
+        }
+    }
+
+    fileprivate func frameSent(_ frame: UnsafePointer<nghttp2_frame>) {
+        let header = frame.pointee.hd
+        let type = UInt32(header.type)
+        if (type == NGHTTP2_HEADERS.rawValue || type == NGHTTP2_DATA.rawValue)
+            && header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        {
+            self.delegate?.http2SentEndStream(stream: header.stream_id)
+        }
+    }
+
+    fileprivate func streamClosed(_ stream: Int32, errorCode: UInt32) {
+        self.bodies[stream] = nil
+        self.delegate?.http2StreamClosed(stream: stream, errorCode: errorCode)
+    }
+}
+
+// MARK: - C trampolines
+// Each recovers the session from user_data (see the lifetime note on HTTP2Session) and forwards to it.
+
+private func owner(_ userData: UnsafeMutableRawPointer?) -> HTTP2Session {
+    Unmanaged<HTTP2Session>.fromOpaque(userData!).takeUnretainedValue()
+}
+
+private let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
+    let session = owner(userData)
+    guard let frame else { return 0 }
+    session.delegate?.http2BeginHeaders(stream: frame.pointee.hd.stream_id, kind: session.headersKind(frame))
+    return 0
+}
+
+private let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
+    let session = owner(userData)
+    guard let frame else { return 0 }
+    session.delegate?.http2Header(
+        stream: frame.pointee.hd.stream_id, kind: session.headersKind(frame),
+        name: UnsafeRawBufferPointer(start: name, count: nameLength),
+        value: UnsafeRawBufferPointer(start: value, count: valueLength))
+    return 0
+}
+
+private let onFrameReceived: nghttp2_on_frame_recv_callback = { _, frame, userData in
+    guard let frame else { return 0 }
+    owner(userData).frameReceived(frame)
+    return 0
+}
+
+private let onFrameSent: nghttp2_on_frame_send_callback = { _, frame, userData in
+    guard let frame else { return 0 }
+    owner(userData).frameSent(frame)
+    return 0
+}
+
+private let onDataChunk: nghttp2_on_data_chunk_recv_callback = { _, _, stream, data, length, userData in
+    owner(userData).delegate?.http2Data(stream: stream, bytes: UnsafeRawBufferPointer(start: data, count: length))
+    return 0
+}
+
+private let onStreamClose: nghttp2_on_stream_close_callback = { _, stream, errorCode, userData in
+    owner(userData).streamClosed(stream, errorCode: errorCode)
+    return 0
+}
+
+private let onReadBody: nghttp2_data_source_read_callback = { _, stream, buffer, length, flags, _, userData in
+    owner(userData).readBody(stream: stream, into: buffer!, length: length, flags: flags!)
+}

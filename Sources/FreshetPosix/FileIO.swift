@@ -1,0 +1,32 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// Whole-file reads for configuration and data files.
+
+internal import Glibc
+
+/// Reading whole files.
+public enum FileIO {
+    /// Reads a whole regular file.
+    /// - Throws: ``SystemError`` naming the path (`open examples/x.csv: No such file or directory (errno 2)`), or
+    ///   EISDIR for a directory.
+    public static func readAll(_ path: String) throws(SystemError) -> [UInt8] {
+        let fd = try Syscall.must("open \(path)") { Int(open(path, O_RDONLY | O_CLOEXEC)) }
+        defer { close(Int32(fd)) }
+        var info = stat()
+        try Syscall.must("stat \(path)") { Int(fstat(Int32(fd), &info)) }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            throw SystemError(errno: EISDIR, call: "read \(path)")
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Int(info.st_size))
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = try Syscall.must("read \(path)") {
+                chunk.withUnsafeMutableBytes { Glibc.read(Int32(fd), $0.baseAddress, $0.count) }
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return bytes
+    }
+}

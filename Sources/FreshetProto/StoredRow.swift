@@ -1,0 +1,134 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// The stored form of a row: its timestamps and its values as pre-encoded protobuf fields, ready to copy out.
+
+public import FreshetCore
+
+/// The bytes of one row as stored in LMDB.
+///
+/// Layout (all integers little-endian; the row may sit at any alignment in the map):
+/// ```
+/// 0      u8   format (1)
+/// 1      u8   flags: bit 0 = tombstone (a delete; values empty)
+/// 2      i64  event_time, ns since the epoch
+/// 10     i64  ingest_time, ns since the epoch
+/// 18     u16  n = number of value segments
+/// 20     u32 × (n + 1)  segment offsets, relative to the payload start; offset[n] = end of the last segment
+/// 24+4n  payload: n value segments, then one timestamps segment
+/// ```
+/// A value segment is a complete `ViewResult.values` field (tag 2, length, `Value` message); the timestamps segment
+/// is the complete `ViewResult.event_time` (tag 3) and `ingest_time` (tag 4) fields. Building a `ViewResult` is
+/// then a status field plus byte copies straight out of the memory map, with no decoding. Segment i holds feature i
+/// of the view in registry order; a row written before a feature existed has fewer segments, and the missing ones
+/// read as missing values.
+public enum StoredRow {
+    /// The current format byte.
+    public static let format: UInt8 = 1
+    static let headerSize = 20
+    /// The encoding of a missing value in a `ViewResult`: field 2 with an empty `Value`.
+    static let missingValueField: [UInt8] = [0x12, 0x00]
+
+    /// Encodes a row.
+    /// - Parameters:
+    ///   - values: one value per feature of the view, in registry order (empty for a tombstone).
+    public static func encode(
+        values: [FeatureValue], eventTime: Timestamp, ingestTime: Timestamp, tombstone: Bool = false
+    ) -> [UInt8] {
+        var payload: [UInt8] = []
+        var offsets: [UInt32] = [0]
+        var scratch: [UInt8] = []
+        for value in values {
+            scratch.removeAll(keepingCapacity: true)
+            ValueCodec.appendValueMessage(value, to: &scratch)
+            ProtoWire.appendBytesField(2, scratch, to: &payload)
+            offsets.append(UInt32(payload.count))
+        }
+        scratch.removeAll(keepingCapacity: true)
+        ValueCodec.appendTimestampMessage(eventTime, to: &scratch)
+        ProtoWire.appendBytesField(3, scratch, to: &payload)
+        scratch.removeAll(keepingCapacity: true)
+        ValueCodec.appendTimestampMessage(ingestTime, to: &scratch)
+        ProtoWire.appendBytesField(4, scratch, to: &payload)
+
+        var row: [UInt8] = []
+        row.reserveCapacity(Self.headerSize + 4 * offsets.count + payload.count)
+        row.append(Self.format)
+        row.append(tombstone ? 1 : 0)
+        ProtoWire.appendFixed64(UInt64(bitPattern: eventTime.nanosecondsSinceEpoch), to: &row)
+        ProtoWire.appendFixed64(UInt64(bitPattern: ingestTime.nanosecondsSinceEpoch), to: &row)
+        row.append(UInt8(truncatingIfNeeded: values.count))
+        row.append(UInt8(truncatingIfNeeded: values.count >> 8))
+        for offset in offsets { ProtoWire.appendFixed32(offset, to: &row) }
+        row.append(contentsOf: payload)
+        return row
+    }
+}
+
+/// A read-only view of a stored row's bytes (typically pointing into the LMDB map).
+///
+/// Valid only as long as the bytes it was made from: for a row read from LMDB, until its read transaction ends.
+public struct StoredRowView {
+    public let bytes: UnsafeRawBufferPointer
+    /// The number of value segments.
+    public let valueCount: Int
+    private let payloadStart: Int
+
+    /// Checks the header and segment table; `nil` when the bytes are not a row of a known format (corruption or a
+    /// newer format), so callers can report DATA_LOSS instead of reading garbage.
+    public init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= StoredRow.headerSize, bytes[0] == StoredRow.format else { return nil }
+        let count = Int(bytes[18]) | Int(bytes[19]) << 8
+        let payloadStart = StoredRow.headerSize + 4 * (count + 1)
+        guard bytes.count >= payloadStart else { return nil }
+        self.bytes = bytes
+        self.valueCount = count
+        self.payloadStart = payloadStart
+        // The last offset must lie inside the payload, and offsets must not decrease.
+        var previous = 0
+        for index in 0...count {
+            let offset = self.offset(index)
+            guard offset >= previous, payloadStart + offset <= bytes.count else { return nil }
+            previous = offset
+        }
+    }
+
+    public var isTombstone: Bool { self.bytes[1] & 1 != 0 }
+
+    public var eventTime: Timestamp {
+        Timestamp(nanosecondsSinceEpoch: Int64(bitPattern: self.bytes.loadUnaligned(fromByteOffset: 2, as: UInt64.self).littleEndian))
+    }
+
+    public var ingestTime: Timestamp {
+        Timestamp(nanosecondsSinceEpoch: Int64(bitPattern: self.bytes.loadUnaligned(fromByteOffset: 10, as: UInt64.self).littleEndian))
+    }
+
+    private func offset(_ index: Int) -> Int {
+        Int(self.bytes.loadUnaligned(fromByteOffset: StoredRow.headerSize + 4 * index, as: UInt32.self).littleEndian)
+    }
+
+    /// The pre-encoded `values` field of feature `index`, or `nil` when the row predates that feature.
+    public func valueField(_ index: Int) -> UnsafeRawBufferPointer? {
+        guard index < self.valueCount else { return nil }
+        let start = self.payloadStart + self.offset(index)
+        let end = self.payloadStart + self.offset(index + 1)
+        return UnsafeRawBufferPointer(rebasing: self.bytes[start..<end])
+    }
+
+    /// The pre-encoded `event_time` and `ingest_time` fields.
+    public var timestampFields: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: self.bytes[(self.payloadStart + self.offset(self.valueCount))...])
+    }
+
+    /// Decodes the values (for tools and tests, not the hot path). A segment that does not decode is `nil`.
+    public func decodeValues() -> [FeatureValue?] {
+        (0..<self.valueCount).map { index in
+            guard let field = self.valueField(index) else { return nil }
+            // Skip the tag byte and the length varint.
+            var cursor = 1
+            while cursor < field.count && field[cursor] & 0x80 != 0 { cursor += 1 }
+            cursor += 1
+            guard cursor <= field.count else { return nil }
+            return ValueCodec.decode(UnsafeRawBufferPointer(rebasing: field[cursor...])) ?? nil
+        }
+    }
+}

@@ -1,0 +1,215 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// GetFeatures: decode, resolve, read every row's views in one LMDB read transaction, encode by copying bytes.
+
+internal import FreshetCore
+internal import FreshetGRPC
+internal import FreshetProto
+internal import FreshetStorage
+
+/// A query plan bound to the store: the encoded plan plus the database of each projection.
+final class BoundPlan: Sendable {
+    let encoded: EncodedPlan
+    let databases: [Database]
+    let serviceName: [UInt8]
+
+    init(plan: QueryPlan, store: FeatureStore, serviceName: String = "") throws(QueryPlanError) {
+        self.encoded = EncodedPlan(plan)
+        var databases: [Database] = []
+        for projection in plan.projections {
+            guard let database = store.database(forView: projection.view.name) else {
+                throw QueryPlanError("feature view '\(projection.view.name)' is not stored by this server")
+            }
+            databases.append(database)
+        }
+        self.databases = databases
+        self.serviceName = Array(serviceName.utf8)
+    }
+}
+
+/// Limits of the lookup path.
+public struct LookupLimits: Sendable {
+    /// The most rows one request may carry (`--max-rows`).
+    public var maxRows = 10_000
+
+    public init() {}
+}
+
+/// The `freshet.v1.FeatureServing/GetFeatures` handler of one event loop.
+///
+/// Per request: protobuf-c unpacks into the loop's arena; the plan comes from the service cache (or is resolved
+/// from explicit refs); one LMDB read transaction (the loop's recycled ``Reader``) covers every row, and the
+/// response is built by copying pre-encoded fields out of the map before the transaction ends.
+///
+/// Thread affinity: loop-confined (it owns the loop's reader, decoder and scratch space).
+final class FeatureLookupService {
+    private let store: FeatureStore
+    private let reader: Reader
+    private let servicePlans: [BoundPlan]
+    private let limits: LookupLimits
+    private let decoder = FeaturesRequestDecoder()
+    private var writer = FeaturesResponseWriter()
+    private var lookups: [ViewLookup] = []
+    private var slots: [RequestKeyValue] = []
+    private var key: [UInt8] = []
+    private var referencePlans: [String: BoundPlan] = [:]
+
+    init(store: FeatureStore, servicePlans: [BoundPlan], limits: LookupLimits) throws {
+        self.store = store
+        self.reader = try store.environment.makeReader()
+        self.servicePlans = servicePlans
+        self.limits = limits
+    }
+
+    /// Serves one GetFeatures call.
+    func getFeatures(_ bytes: UnsafeRawBufferPointer, _ context: ServerCallContext, _ response: inout [UInt8]) throws(GRPCStatus) {
+        guard let request = self.decoder.decode(bytes) else {
+            throw GRPCStatus(.invalidArgument, "the request is not a valid freshet.v1.GetFeaturesRequest")
+        }
+        let plan = try self.plan(for: request)
+        let rows = request.rowCount
+        if rows > self.limits.maxRows {
+            throw GRPCStatus(.invalidArgument, "the request has \(rows) rows; the limit is \(self.limits.maxRows) (--max-rows)")
+        }
+        if context.deadlineExceeded {
+            throw GRPCStatus(.deadlineExceeded, "deadline exceeded before the lookup")
+        }
+        let now = Timestamp.now()
+        let requestLimit = request.maxStaleness
+        var failure: GRPCStatus?
+        do {
+            try self.reader.withTransaction { transaction in
+                failure = self.lookUp(request, plan: plan, rows: rows, now: now, maxStaleness: requestLimit, in: transaction)
+                if failure == nil {
+                    self.writer.write(plan: plan.encoded, lookups: self.lookups, rows: rows, into: &response)
+                }
+            }
+        } catch let error as StorageError {
+            throw grpcStatus(for: error)
+        } catch {
+            throw GRPCStatus(.internalError, "lookup failed")
+        }
+        self.lookups.removeAll(keepingCapacity: true)
+        if let failure { throw failure }
+    }
+
+    private func plan(for request: DecodedFeaturesRequest) throws(GRPCStatus) -> BoundPlan {
+        let cached = request.withServiceName { name in
+            self.servicePlans.first { $0.serviceName.elementsEqual(name) }
+        }
+        if let cached, let plan = cached { return plan }
+        switch request.target {
+        case .service(let name):
+            let known = self.servicePlans.map { String(decoding: $0.serviceName, as: UTF8.self) }.sorted()
+            throw GRPCStatus(
+                .invalidArgument,
+                "unknown feature service '\(name)' (this server serves: \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
+        case .references(let references):
+            let cacheKey = references.joined(separator: ",")
+            if let plan = self.referencePlans[cacheKey] { return plan }
+            do throws(QueryPlanError) {
+                let plan = try BoundPlan(plan: QueryPlan(references: references, registry: self.store.registry), store: self.store)
+                if self.referencePlans.count >= 256 { self.referencePlans.removeAll() }
+                self.referencePlans[cacheKey] = plan
+                return plan
+            } catch {
+                throw error.grpcStatus
+            }
+        case .unspecified:
+            throw GRPCStatus(.invalidArgument, "the request names no features: set feature_service or feature_refs")
+        }
+    }
+
+    /// Fills `lookups` (row-major), or returns the status that fails the request.
+    private func lookUp(
+        _ request: DecodedFeaturesRequest, plan: BoundPlan, rows: Int, now: Timestamp, maxStaleness: Duration?,
+        in transaction: borrowing ReadTransaction
+    ) -> GRPCStatus? {
+        let encoded = plan.encoded
+        let requestKeys = encoded.plan.requestKeys
+        let projections = encoded.plan.projections
+        self.lookups.removeAll(keepingCapacity: true)
+        self.lookups.reserveCapacity(rows * projections.count)
+        for row in 0..<rows {
+            request.keys(row: row, names: encoded.requestKeyNames, into: &self.slots)
+            for (index, requestKey) in requestKeys.enumerated() {
+                if let problem = Self.keyProblem(self.slots[index], requestKey, row: row, plan: encoded.plan) {
+                    return GRPCStatus(.invalidArgument, problem)
+                }
+            }
+            for (column, projection) in projections.enumerated() {
+                self.key.removeAll(keepingCapacity: true)
+                var isNull = false
+                let composite = projection.requestKeys.count > 1
+                for slot in projection.requestKeys {
+                    switch self.slots[slot] {
+                    case .string(let bytes): EntityKey.appendString(bytes, composite: composite, to: &self.key)
+                    case .int64(let number): EntityKey.appendInt64(number, to: &self.key)
+                    default: isNull = true
+                    }
+                }
+                if isNull || self.key.isEmpty {
+                    self.lookups.append(.notFound)
+                    continue
+                }
+                if self.key.count > EntityKey.maximumLength {
+                    return GRPCStatus(
+                        .invalidArgument,
+                        "row \(row): the key for view '\(projection.name)' is \(self.key.count) bytes; the limit is \(EntityKey.maximumLength)")
+                }
+                let stored: UnsafeRawBufferPointer?
+                do {
+                    stored = try self.key.withUnsafeBytes { try transaction.get(plan.databases[column], key: $0) }
+                } catch let error as StorageError {
+                    return grpcStatus(for: error)
+                } catch {
+                    return GRPCStatus(.internalError, "lookup failed")
+                }
+                guard let stored else {
+                    self.lookups.append(.notFound)
+                    continue
+                }
+                guard let view = StoredRowView(stored) else {
+                    return GRPCStatus(.dataLoss, "a stored row of view '\(projection.view.name)' is unreadable (row \(row))")
+                }
+                if view.isTombstone {
+                    self.lookups.append(.notFound)
+                    continue
+                }
+                let age = now - view.eventTime
+                let stale =
+                    (projection.view.maxAge.map { age > $0 } ?? false) || (maxStaleness.map { age > $0 } ?? false)
+                self.lookups.append(stale ? .stale(view) : .present(view))
+            }
+        }
+        return nil
+    }
+
+    private static func keyProblem(_ slot: RequestKeyValue, _ key: QueryPlan.RequestKey, row: Int, plan: QueryPlan) -> String? {
+        switch (slot, key.type) {
+        case (.string, .string), (.int64, .int64), (.null, _):
+            return nil
+        case (.missing, _):
+            let users = plan.projections.filter { $0.requestKeyNames.contains(key.name) }.map(\.name)
+            return "row \(row): missing join key '\(key.name)' (needed by \(users.joined(separator: ", ")))"
+        case (.string, .int64):
+            return "row \(row): join key '\(key.name)' must be an int64 (int64_value), got a string"
+        case (.int64, .string):
+            return "row \(row): join key '\(key.name)' must be a string (string_value), got an int64"
+        case (.wrongType(let type), _):
+            return "row \(row): join key '\(key.name)' must be a \(key.type), got \(type)"
+        }
+    }
+}
+
+/// The gRPC status for a storage failure: MDB_READERS_FULL, busy or a map resized by another process → UNAVAILABLE, corruption → DATA_LOSS, a full map →
+/// RESOURCE_EXHAUSTED, anything else → INTERNAL (details stay in the server log).
+func grpcStatus(for error: StorageError) -> GRPCStatus {
+    switch error.code {
+    case .readersFull: GRPCStatus(.unavailable, "the store has no free reader slot; retry")
+    case .busy, .mapResized: GRPCStatus(.unavailable, "the store is busy (\(error.code)); retry")
+    case .corrupted, .panic: GRPCStatus(.dataLoss, "the store is damaged: \(error.code)")
+    case .mapFull: GRPCStatus(.resourceExhausted, "the store is full (map size reached)")
+    default: GRPCStatus(.internalError, "storage error \(error.code)")
+    }
+}

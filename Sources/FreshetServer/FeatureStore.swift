@@ -1,0 +1,216 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// The LMDB layout of a Freshet data directory: one database per feature view, plus metadata, and the load path.
+
+public import FreshetCore
+internal import FreshetProto
+public import FreshetStorage
+
+/// Settings for opening a store.
+public struct StoreOptions: Sendable {
+    /// The LMDB map size: the most the data file may grow to (address space, not memory).
+    public var mapSize: Int = 4 << 30
+    /// Whether commits are flushed to disk before they return.
+    public var durable = true
+
+    public init() {}
+}
+
+/// A data directory: one LMDB environment holding a database per feature view (`view/<name>`) and a metadata
+/// database (`freshet/meta`) with each view's schema.
+///
+/// The schema check keeps stored rows readable: a row keeps its values by feature position, so a view's
+/// features may only be appended to. A registry that renames, retypes, reorders or removes a stored feature, or
+/// changes the entity key, is refused with a message naming the view.
+///
+/// Thread safety: the environment and database handles are thread-safe; reads run in each caller's own read
+/// transaction, and writes are serialized by LMDB (one writer at a time, across processes).
+public final class FeatureStore: Sendable {
+    /// The LMDB environment.
+    public let environment: Environment
+    /// The registry the store was opened with.
+    public let registry: Registry
+    private let viewDatabases: [String: Database]
+    private let meta: Database
+
+    /// Opens (creating when needed) the store in `directory` for `registry`, creating each view's database.
+    /// - Throws: ``StorageError`` when LMDB cannot open the directory; ``StoreError`` when a stored schema
+    ///   conflicts with the registry.
+    public init(directory: String, registry: Registry, options: StoreOptions = StoreOptions()) throws {
+        var environmentOptions = Environment.Options(mapSize: options.mapSize, maxDatabases: 1024)
+        environmentOptions.sync = options.durable ? .full : .noSync
+        let environment = try Environment(path: directory, options: environmentOptions)
+        self.environment = environment
+        self.registry = registry
+        self.meta = try environment.database(named: "freshet/meta", create: true)
+        var databases: [String: Database] = [:]
+        for view in registry.views {
+            databases[view.name] = try environment.database(named: Self.databaseName(view: view.name), create: true)
+        }
+        self.viewDatabases = databases
+        try self.checkSchemas()
+    }
+
+    /// The LMDB database name of a view.
+    public static func databaseName(view: String) -> String { "view/\(view)" }
+
+    /// The database of a view, or `nil` for a view not in the registry.
+    public func database(forView name: String) -> Database? { self.viewDatabases[name] }
+
+    // MARK: - Schemas
+
+    /// The schema text stored for a view: entity key types and features, one per line.
+    static func schemaText(view: FeatureView, entity: Entity) -> String {
+        var lines = ["format 1", "entity \(entity.name)"]
+        lines += entity.joinKeys.map { "key \($0.name) \($0.type)" }
+        lines += view.features.map { "feature \($0.name) \($0.type)" }
+        return lines.joined(separator: "\n")
+    }
+
+    private func checkSchemas() throws {
+        try self.environment.write { transaction in
+            for view in self.registry.views {
+                guard let entity = self.registry.entity(named: view.entity) else { continue }
+                let key = Array("schema/\(view.name)".utf8)
+                let wanted = Self.schemaText(view: view, entity: entity)
+                if let stored = try transaction.get(self.meta, key: key) {
+                    let storedText = String(decoding: stored, as: UTF8.self)
+                    if storedText == wanted { continue }
+                    if let problem = Self.incompatibility(stored: storedText, wanted: wanted) {
+                        throw StoreError(
+                            "feature view '\(view.name)' in \(self.environment.path) \(problem); stored rows would be "
+                                + "misread. Add new features at the end, or use a new view name (view versions come with "
+                                + "schema evolution)")
+                    }
+                }
+                try transaction.put(self.meta, key: key, value: Array(wanted.utf8))
+            }
+        }
+    }
+
+    /// Why a stored schema cannot be read with a wanted one, or `nil` when the wanted one only appends features.
+    static func incompatibility(stored: String, wanted: String) -> String? {
+        let old = stored.split(separator: "\n").map(String.init)
+        let new = wanted.split(separator: "\n").map(String.init)
+        let oldKeys = old.filter { !$0.hasPrefix("feature ") }
+        let newKeys = new.filter { !$0.hasPrefix("feature ") }
+        if oldKeys != newKeys {
+            return "was stored with entity key [\(oldKeys.dropFirst().joined(separator: ", "))], but the registry has [\(newKeys.dropFirst().joined(separator: ", "))]"
+        }
+        let oldFeatures = old.filter { $0.hasPrefix("feature ") }
+        let newFeatures = new.filter { $0.hasPrefix("feature ") }
+        for (index, feature) in oldFeatures.enumerated() {
+            guard index < newFeatures.count else {
+                return "stores feature '\(feature.dropFirst(8))', which the registry removed"
+            }
+            if newFeatures[index] != feature {
+                return "stores feature \(index + 1) as '\(feature.dropFirst(8))', but the registry has '\(newFeatures[index].dropFirst(8))'"
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Loading
+
+    /// What a load did.
+    public struct LoadSummary: Hashable, Sendable {
+        /// Rows written.
+        public var written = 0
+        /// Rows not written because the stored row has a newer `event_time`.
+        public var skippedOlder = 0
+    }
+
+    /// Writes rows into a view in one write transaction: all of them or none. A row whose stored version has a
+    /// newer `event_time` is kept (newest event wins); on equal times the load overwrites.
+    /// - Parameters:
+    ///   - ingestTime: the commit time recorded as each row's `ingest_time`.
+    /// - Throws: ``StoreError`` for an unknown view; ``StorageError`` (MDB_MAP_FULL, …) aborts the load.
+    public func load(view name: String, rows: [ParsedRow], ingestTime: Timestamp) throws -> LoadSummary {
+        guard let database = self.viewDatabases[name], let view = self.registry.view(named: name) else {
+            throw StoreError("unknown feature view '\(name)'")
+        }
+        var summary = LoadSummary()
+        try self.environment.write { transaction in
+            var key: [UInt8] = []
+            for row in rows {
+                precondition(row.values.count == view.features.count, "row values must match the view's features")
+                key.removeAll(keepingCapacity: true)
+                EntityKey.encode(row.key, into: &key)
+                let stored = try key.withUnsafeBytes { try transaction.get(database, key: $0) }
+                if let stored, let existing = StoredRowView(stored), existing.eventTime > row.eventTime {
+                    summary.skippedOlder += 1
+                    continue
+                }
+                let encoded = StoredRow.encode(values: row.values, eventTime: row.eventTime, ingestTime: ingestTime)
+                try transaction.put(database, key: key, value: encoded)
+                summary.written += 1
+            }
+        }
+        return summary
+    }
+
+    /// The number of rows in each view, in registry order.
+    public func rowCounts() throws -> [(view: String, rows: Int)] {
+        try self.environment.read { transaction in
+            try self.registry.views.map { view in
+                (view.name, try transaction.count(self.viewDatabases[view.name]!))
+            }
+        }
+    }
+}
+
+// MARK: - Inspection
+
+/// What `freshet stats` shows of a data directory.
+public struct StoreStatistics: Sendable {
+    public struct View: Sendable {
+        public var name: String
+        public var rows: Int
+        public var features: Int
+    }
+
+    public var mapSize: Int
+    public var usedBytes: Int
+    public var views: [View]
+}
+
+extension FeatureStore {
+    /// Describes the views stored in `directory` from their stored schemas, without a registry.
+    /// - Throws: ``StorageError`` (for example ENOENT when the directory does not exist).
+    public static func inspect(directory: String) throws -> StoreStatistics {
+        // Map size 0 keeps the size the environment was created with.
+        var options = Environment.Options(mapSize: 0, maxDatabases: 1024)
+        options.readOnly = true
+        let environment = try Environment(path: directory, options: options)
+        let meta = try environment.database(named: "freshet/meta", create: false)
+        var schemas: [(String, Int)] = []
+        try environment.read { transaction in
+            try transaction.forEach(meta, from: Array("schema/".utf8)) { key, value in
+                let name = String(decoding: key, as: UTF8.self)
+                guard name.hasPrefix("schema/") else { return false }
+                let features = String(decoding: value, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("feature ") }
+                schemas.append((String(name.dropFirst(7)), features.count))
+                return true
+            }
+        }
+        var views: [StoreStatistics.View] = []
+        for (name, features) in schemas {
+            let database = try environment.database(named: Self.databaseName(view: name), create: false)
+            let rows = try environment.read { try $0.count(database) }
+            views.append(StoreStatistics.View(name: name, rows: rows, features: features))
+        }
+        let info = try environment.info()
+        return StoreStatistics(mapSize: info.mapSize, usedBytes: info.usedBytes, views: views)
+    }
+}
+
+/// A store-level problem (schema conflicts, unknown views).
+public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { self.message }
+}

@@ -1,0 +1,108 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// `freshet serve`: opens the store, builds the routes of every event loop, serves until SIGTERM, drains, exits.
+
+public import FreshetCore
+public import FreshetGRPC
+internal import FreshetPosix
+internal import FreshetProto
+import Synchronization
+
+/// Everything `freshet serve` needs.
+public struct ServeOptions: Sendable {
+    public var dataDirectory: String
+    public var registry: Registry
+    public var grpc: GRPCServerConfiguration
+    public var limits = LookupLimits()
+    public var store = StoreOptions()
+
+    public init(dataDirectory: String, registry: Registry, grpc: GRPCServerConfiguration) {
+        self.dataDirectory = dataDirectory
+        self.registry = registry
+        self.grpc = grpc
+    }
+}
+
+/// The fully qualified gRPC paths Freshet serves.
+public enum FreshetMethods {
+    public static let getFeatures = "/freshet.v1.FeatureServing/GetFeatures"
+    public static let healthCheck = "/grpc.health.v1.Health/Check"
+}
+
+/// The health state shared by every loop: SERVING once the store is open, NOT_SERVING while draining.
+final class HealthState: Sendable {
+    private let serving = Atomic<Bool>(false)
+    static let knownServices: Set<String> = ["", "freshet.v1.FeatureServing", "grpc.health.v1.Health"]
+
+    func set(serving: Bool) {
+        self.serving.store(serving, ordering: .releasing)
+    }
+
+    /// The `grpc.health.v1.Health/Check` handler.
+    func check(_ bytes: UnsafeRawBufferPointer, _ context: ServerCallContext, _ response: inout [UInt8]) throws(GRPCStatus) {
+        guard let service = HealthCodec.decodeRequest(bytes) else {
+            throw GRPCStatus(.invalidArgument, "the request is not a valid grpc.health.v1.HealthCheckRequest")
+        }
+        guard Self.knownServices.contains(service) else {
+            throw GRPCStatus(.notFound, "unknown service '\(service)'")
+        }
+        HealthCodec.appendResponse(self.serving.load(ordering: .acquiring) ? .serving : .notServing, to: &response)
+    }
+}
+
+/// The Freshet server process.
+public enum FreshetServer {
+    /// Runs `freshet serve` until SIGTERM or SIGINT, and returns the process exit code.
+    ///
+    /// Prints exactly one line to standard output, `listening HOST:PORT`, once every loop accepts connections.
+    /// The first SIGTERM/SIGINT drains: health turns NOT_SERVING, listeners close, each connection gets GOAWAY and
+    /// its open calls finish (up to the drain timeout); the second closes everything at once.
+    /// - Throws: when the store cannot be opened, a plan cannot be built or the address cannot be bound.
+    public static func serve(_ options: ServeOptions, logger: Logger) throws -> Int32 {
+        // Before any thread starts, so that every thread inherits the blocked mask and signals arrive here.
+        let signals = try TerminationSignals.block()
+        let store = try FeatureStore(directory: options.dataDirectory, registry: options.registry, options: options.store)
+        var plans: [BoundPlan] = []
+        for service in options.registry.services {
+            plans.append(try BoundPlan(plan: QueryPlan(service: service.name, registry: options.registry), store: store, serviceName: service.name))
+        }
+        let health = HealthState()
+        let limits = options.limits
+        let server = GRPCServer(configuration: options.grpc, logger: logger) { [plans] _ in
+            let router = Router()
+            let lookups = try FeatureLookupService(store: store, servicePlans: plans, limits: limits)
+            router.addUnary(FreshetMethods.getFeatures, lookups.getFeatures)
+            router.addUnary(FreshetMethods.healthCheck, health.check)
+            return router
+        }
+        try server.start()
+        health.set(serving: true)
+        let counts = (try? store.rowCounts()) ?? []
+        logger.info(
+            "serving",
+            [
+                "endpoint": server.endpoint.description, "data": options.dataDirectory,
+                "threads": String(options.grpc.threads), "views": counts.map { "\($0.view)=\($0.rows)" }.joined(separator: ","),
+                "services": options.registry.services.map(\.name).joined(separator: ","),
+                "max_rows": String(options.limits.maxRows), "max_message_bytes": String(options.grpc.maxMessageBytes),
+            ])
+        Console.out("listening \(server.endpoint)\n")
+
+        var signalsSeen = 0
+        while !server.hasStopped {
+            guard let signal = TerminationSignals.wait(signals, timeout: .milliseconds(200)) else { continue }
+            signalsSeen += 1
+            if signalsSeen == 1 {
+                logger.info("draining", ["signal": String(signal), "drain_timeout": options.grpc.drainTimeout.freshetDescription])
+                health.set(serving: false)
+                server.shutdown(graceful: true)
+            } else {
+                logger.warning("second signal; closing connections now", ["signal": String(signal)])
+                server.shutdown(graceful: false)
+            }
+        }
+        server.wait()
+        logger.info("stopped")
+        return 0
+    }
+}

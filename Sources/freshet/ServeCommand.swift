@@ -1,0 +1,74 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// `freshet serve`: flags to ServeOptions, then the server.
+
+import FreshetCore
+import FreshetGRPC
+import FreshetPosix
+import FreshetServer
+
+/// Reads and checks a registry file.
+func loadRegistry(_ path: String) throws -> Registry {
+    let bytes: [UInt8]
+    do {
+        bytes = try FileIO.readAll(path)
+    } catch {
+        throw CommandError("cannot read the registry: \(error)")
+    }
+    return try Registry.parse(json: bytes, source: path)
+}
+
+enum ServeCommand {
+    static let specs: [FlagSpec] = [
+        FlagSpec(name: "data", kind: .value(placeholder: "DIR"), help: "data directory (an LMDB environment; created if missing)"),
+        FlagSpec(name: "registry", kind: .value(placeholder: "FILE"), help: "registry JSON: entities, feature views, feature services"),
+        FlagSpec(name: "listen", kind: .value(placeholder: "HOST:PORT"), help: "address to serve gRPC on (default 127.0.0.1:50051; port 0 = any free port)"),
+        FlagSpec(name: "threads", kind: .value(placeholder: "N"), help: "event loop threads (default: one per CPU)"),
+        FlagSpec(name: "max-rows", kind: .value(placeholder: "N"), help: "most entity rows per GetFeatures request (default 10000)"),
+        FlagSpec(name: "max-message-bytes", kind: .value(placeholder: "SIZE"), help: "largest request or response message (default 4MiB)"),
+        FlagSpec(name: "max-concurrent-streams", kind: .value(placeholder: "N"), help: "HTTP/2 streams per connection (default 100)"),
+        FlagSpec(name: "map-size", kind: .value(placeholder: "SIZE"), help: "LMDB map size, the most the store may grow to (default 4GiB)"),
+        FlagSpec(name: "drain-timeout", kind: .value(placeholder: "DURATION"), help: "how long SIGTERM waits for open calls (default 10s)"),
+        FlagSpec(name: "log-level", kind: .value(placeholder: "LEVEL"), help: "debug, info, warning or error (default info); logs are JSON lines on stderr"),
+    ]
+
+    static func run(_ arguments: [String]) throws -> Int32 {
+        if arguments.contains("--help") {
+            Console.out(usage("freshet serve --data DIR --registry FILE [--listen HOST:PORT] [options]",
+                "Serves freshet.v1.FeatureServing/GetFeatures and grpc.health.v1.Health/Check over gRPC (HTTP/2\ncleartext). Prints 'listening HOST:PORT' once it accepts connections. SIGTERM drains and exits 0.", Self.specs))
+            return 0
+        }
+        let flags = try Flags(arguments, specs: Self.specs)
+        let data = try flags.required("data")
+        let registryPath = try flags.required("registry")
+        let endpoint: Endpoint
+        do {
+            endpoint = try Endpoint(parsing: flags.value("listen") ?? "127.0.0.1:50051")
+        } catch {
+            throw UsageError("--listen: \(error)")
+        }
+        var logLevel = Logger.Level.info
+        if let text = flags.value("log-level") {
+            guard let level = Logger.Level(name: text) else {
+                throw UsageError("--log-level must be debug, info, warning or error, not '\(text)'")
+            }
+            logLevel = level
+        }
+        var grpc = GRPCServerConfiguration(
+            endpoint: endpoint, threads: try flags.integer("threads", default: OSThread.availableCPUs, range: 1...256))
+        grpc.maxMessageBytes = try flags.byteSize("max-message-bytes", default: 4 << 20)
+        guard (1024...(1 << 30)).contains(grpc.maxMessageBytes) else {
+            throw UsageError("--max-message-bytes must be from 1KiB to 1GiB")
+        }
+        grpc.http2.maxConcurrentStreams = UInt32(try flags.integer("max-concurrent-streams", default: 100, range: 1...10_000))
+        grpc.drainTimeout = try flags.duration("drain-timeout", default: .seconds(10)) ?? .seconds(10)
+
+        let registry = try loadRegistry(registryPath)
+        var options = ServeOptions(dataDirectory: data, registry: registry, grpc: grpc)
+        options.limits.maxRows = try flags.integer("max-rows", default: 10_000, range: 1...1_000_000)
+        options.store.mapSize = try flags.byteSize("map-size", default: 4 << 30)
+        let logger = Logger(level: logLevel)
+        logger.info("starting", ["version": freshetVersion, "registry": registryPath, "data": data])
+        return try FreshetServer.serve(options, logger: logger)
+    }
+}

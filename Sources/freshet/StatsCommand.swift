@@ -1,0 +1,51 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// `freshet stats`: the views, row counts and LMDB usage of a data directory.
+
+import FreshetCore
+import FreshetPosix
+import FreshetServer
+
+enum StatsCommand {
+    static let specs: [FlagSpec] = [
+        FlagSpec(name: "data", kind: .value(placeholder: "DIR"), help: "data directory (may be in use by a running server)"),
+        FlagSpec(name: "json", kind: .toggle, help: "print one JSON document"),
+    ]
+
+    static func run(_ arguments: [String]) throws -> Int32 {
+        if arguments.contains("--help") {
+            Console.out(usage("freshet stats --data DIR [--json]", "Prints each stored view with its row count, and the LMDB map usage.", Self.specs))
+            return 0
+        }
+        let flags = try Flags(arguments, specs: Self.specs)
+        let statistics = try FeatureStore.inspect(directory: try flags.required("data"))
+        if flags.isSet("json") {
+            var writer = JSONWriter(pretty: true)
+            writer.beginObject()
+            writer.key("map_size_bytes")
+            writer.writeInt64(Int64(statistics.mapSize))
+            writer.key("used_bytes")
+            writer.writeInt64(Int64(statistics.usedBytes))
+            writer.key("views")
+            writer.beginObject()
+            for view in statistics.views {
+                writer.key(view.name)
+                writer.beginObject()
+                writer.key("rows")
+                writer.writeInt64(Int64(view.rows))
+                writer.key("features")
+                writer.writeInt64(Int64(view.features))
+                writer.endObject()
+            }
+            writer.endObject()
+            writer.endObject()
+            print(writer.string)
+        } else {
+            print("map: \(statistics.usedBytes) of \(statistics.mapSize) bytes used")
+            for view in statistics.views {
+                print("view \(view.name): \(view.rows) rows, \(view.features) features")
+            }
+        }
+        return 0
+    }
+}

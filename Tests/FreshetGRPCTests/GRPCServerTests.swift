@@ -1,0 +1,195 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// The gRPC transport end to end on loopback: a real GRPCServer with test handlers, driven by GRPCClient.
+
+import FreshetCore
+import FreshetGRPC
+import FreshetHTTP2
+import FreshetPosix
+import Testing
+
+/// Starts a server with an echo method and a method that always fails, on a free port.
+private func withServer<R>(threads: Int = 2, maxMessageBytes: Int = 1 << 20, _ body: (Endpoint) throws -> R) throws -> R {
+    var configuration = GRPCServerConfiguration(endpoint: Endpoint(host: "127.0.0.1", port: 0), threads: threads)
+    configuration.maxMessageBytes = maxMessageBytes
+    let server = GRPCServer(configuration: configuration, logger: Logger(level: .error)) { _ in
+        let router = Router()
+        router.addUnary("/test.Echo/Echo") { request, _, response in
+            response.append(contentsOf: request)
+        }
+        router.addUnary("/test.Echo/Fail") { _, _, _ throws(GRPCStatus) in
+            throw GRPCStatus(.failedPrecondition, "always fails: 100% sure\nsecond line")
+        }
+        router.addUnary("/test.Echo/Big") { request, _, response in
+            response.append(contentsOf: [UInt8](repeating: 7, count: Int(request.first ?? 1) * 100_000))
+        }
+        return router
+    }
+    try server.start()
+    defer {
+        server.shutdown(graceful: false)
+        server.wait()
+    }
+    return try body(server.endpoint)
+}
+
+@Suite("GRPC server on loopback")
+struct GRPCServerTests {
+    @Test func echoRoundTrip() throws {
+        try withServer { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            for size in [0, 1, 100, 16_384, 70_000, 300_000] {
+                let request = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+                let response = try client.unary(path: "/test.Echo/Echo", request: request)
+                #expect(response.status.code == .ok)
+                #expect(response.statusFromServer)
+                #expect(response.messages == [request])
+                #expect(response.header("content-type") == "application/grpc")
+            }
+        }
+    }
+
+    @Test func largeResponseSpansManyFrames() throws {
+        try withServer { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            let response = try client.unary(path: "/test.Echo/Big", request: [9])
+            #expect(response.status.code == .ok)
+            #expect(response.messages.first?.count == 900_000)
+        }
+    }
+
+    @Test func unknownMethodIsUnimplemented() throws {
+        try withServer { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            let response = try client.unary(path: "/test.Echo/Nope", request: [1])
+            #expect(response.status.code == .unimplemented)
+            #expect(response.status.message.contains("/test.Echo/Nope"))
+        }
+    }
+
+    @Test func handlerErrorReachesClientWithEncodedMessage() throws {
+        try withServer { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            let response = try client.unary(path: "/test.Echo/Fail", request: [])
+            #expect(response.status == GRPCStatus(.failedPrecondition, "always fails: 100% sure\nsecond line"))
+            #expect(response.header("grpc-message") == "always fails: 100%25 sure%0Asecond line")
+        }
+    }
+
+    @Test func oversizedMessageIsRefusedFromItsPrefix() throws {
+        try withServer(maxMessageBytes: 1000) { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            // Declare 10 MB but send only the prefix and 10 bytes, leaving the stream open: the server must answer
+            // from the prefix alone, without waiting for (or buffering) the rest.
+            var body: [UInt8] = [0, 0x00, 0x98, 0x96, 0x80]
+            body += [UInt8](repeating: 1, count: 10)
+            let headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test")
+            let response = try client.call(headers: headers, body: body, endStream: false, wait: .seconds(5))
+            #expect(response.status.code == .resourceExhausted)
+            #expect(response.status.message.contains("10000000"))
+            // The connection still works.
+            #expect(try client.unary(path: "/test.Echo/Echo", request: [1, 2]).messages == [[1, 2]])
+        }
+    }
+
+    @Test(arguments: [
+        ("content-type", "application/json", GRPCStatus.Code.invalidArgument, 415),
+        ("grpc-encoding", "gzip", GRPCStatus.Code.unimplemented, 200),
+        ("grpc-timeout", "abc", GRPCStatus.Code.internalError, 200),
+    ])
+    func badHeaders(name: String, value: String, code: GRPCStatus.Code, httpStatus: Int) throws {
+        try withServer { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            var headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test").filter { $0.name != name }
+            headers.append(HTTP2Header(name, value))
+            let response = try client.call(headers: headers, body: [0, 0, 0, 0, 1, 42], wait: .seconds(5))
+            #expect(response.status.code == code)
+            #expect(response.httpStatus == httpStatus)
+            #expect(response.status.message.contains(value))
+        }
+    }
+
+    @Test func missingTETrailersIsRefused() throws {
+        try withServer { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            let headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test").filter { $0.name != "te" }
+            let response = try client.call(headers: headers, body: [0, 0, 0, 0, 0], wait: .seconds(5))
+            #expect(response.status.code == .invalidArgument)
+            #expect(response.status.message.contains("te: trailers"))
+        }
+    }
+
+    @Test func framingErrors() throws {
+        try withServer { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            let headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test")
+            let cases: [([UInt8], String)] = [
+                ([0, 0, 0], "truncated"),  // inside the prefix
+                ([0, 0, 0, 0, 9, 1, 2], "truncated"),  // declared 9, sent 2
+                ([1, 0, 0, 0, 1, 5], "compressed flag"),
+                ([7, 0, 0, 0, 1, 5], "flag byte"),
+                ([], "exactly one"),
+                ([0, 0, 0, 0, 1, 5, 0, 0, 0, 0, 1, 6], "exactly one"),
+            ]
+            for (body, expected) in cases {
+                let response = try client.call(headers: headers, body: body, wait: .seconds(5))
+                #expect(response.status.code == .internalError, "\(body)")
+                #expect(response.status.message.contains(expected), "\(body): \(response.status.message)")
+            }
+            #expect(try client.unary(path: "/test.Echo/Echo", request: [3]).messages == [[3]])
+        }
+    }
+
+    @Test func expiredDeadlineIsReportedByTheServer() throws {
+        try withServer { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            var headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test")
+            headers.append(HTTP2Header("grpc-timeout", "1n"))
+            let response = try client.call(headers: headers, body: [0, 0, 0, 0, 1, 1], wait: .seconds(5))
+            #expect(response.status.code == .deadlineExceeded)
+            #expect(response.statusFromServer)
+        }
+    }
+
+    @Test func deadlineFiresWhileTheRequestIsIncomplete() throws {
+        try withServer { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            var headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test")
+            headers.append(HTTP2Header("grpc-timeout", "200m"))
+            let started = ContinuousClock.now
+            let response = try client.call(headers: headers, body: [0, 0, 0, 0, 5, 1], endStream: false, wait: .seconds(5))
+            #expect(response.status.code == .deadlineExceeded)
+            #expect(response.statusFromServer)
+            #expect(ContinuousClock.now - started < .seconds(3))
+        }
+    }
+
+    @Test func manyConnectionsAcrossLoops() throws {
+        try withServer(threads: 2) { endpoint in
+            let clients = try (0..<8).map { _ in try GRPCClient(endpoint: endpoint) }
+            for round in 0..<20 {
+                for (index, client) in clients.enumerated() {
+                    let payload = [UInt8(index), UInt8(round)]
+                    #expect(try client.unary(path: "/test.Echo/Echo", request: payload).messages == [payload])
+                }
+            }
+        }
+    }
+
+    @Test func timeoutHeaderFormatAndParse() {
+        #expect(GRPCTimeout.format(.milliseconds(250)) == "250000u")
+        #expect(GRPCTimeout.parse("250000u") == .milliseconds(250))
+        #expect(GRPCTimeout.parse("1H") == .seconds(3600))
+        #expect(GRPCTimeout.parse("123456789S") == nil)
+        #expect(GRPCTimeout.parse("5x") == nil)
+        #expect(GRPCTimeout.parse("S") == nil)
+        #expect(GRPCTimeout.format(.seconds(100_000_000)) == "1666667M")
+    }
+
+    @Test func grpcMessagePercentEncoding() {
+        #expect(percentEncodeGRPCMessage("plain") == "plain")
+        #expect(percentEncodeGRPCMessage("50% é\n") == "50%25 %C3%A9%0A")
+        #expect(percentDecodeGRPCMessage("50%25 %C3%A9%0A") == "50% é\n")
+        #expect(percentDecodeGRPCMessage("bad %zz %") == "bad %zz %")
+    }
+}

@@ -406,7 +406,7 @@ public final class Environment: @unchecked Sendable {
         if info.st_mode & S_IFMT != S_IFDIR {
             throw StorageError(
                 code: .io,
-                message: "Environment(path: \(path)): ENOTDIR: the path exists and is not a directory",
+                message: "open \(path): ENOTDIR: the path exists and is not a directory",
                 mdbCode: ENOTDIR)
         }
     }
@@ -499,12 +499,12 @@ private struct DirectoryIdentity: Hashable, Sendable {
     init(path: String) throws(StorageError) {
         var info = stat()
         if stat(path, &info) != 0 {
-            throw StorageError(mdbCode: errno, operation: "Environment(path: \(path))")
+            throw StorageError(mdbCode: errno, operation: "open \(path)")
         }
         if info.st_mode & S_IFMT != S_IFDIR {
             throw StorageError(
                 code: .io,
-                message: "Environment(path: \(path)): ENOTDIR: the path exists and is not a directory",
+                message: "open \(path): ENOTDIR: the path exists and is not a directory",
                 mdbCode: ENOTDIR)
         }
         self.device = UInt64(info.st_dev)
@@ -519,7 +519,7 @@ private struct DirectoryIdentity: Hashable, Sendable {
         if !inserted {
             throw StorageError(
                 code: .alreadyOpen,
-                message: "Environment(path: \(path)): this process already has the environment open; share that "
+                message: "open \(path): this process already has the environment open; share that "
                     + "Environment instead (LMDB must not be opened twice in one process)",
                 mdbCode: EBUSY)
         }

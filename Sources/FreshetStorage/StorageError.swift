@@ -41,8 +41,10 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         self.message = "\(operation): \(StorageError.explain(mdbCode))"
     }
 
+    /// The message (`mdb_put: MDB_MAP_FULL: Environment mapsize limit reached`): it names the operation and LMDB's
+    /// or the system's reason, which is what users need to read.
     public var description: String {
-        "StorageError(\(self.code), \(self.mdbCode)): \(self.message)"
+        self.message
     }
 
     /// LMDB's text for its own codes (`MDB_NOTFOUND: No matching key/data pair found`) or `ENAME: strerror` for

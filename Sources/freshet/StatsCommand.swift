@@ -18,7 +18,13 @@ enum StatsCommand {
             return 0
         }
         let flags = try Flags(arguments, specs: Self.specs)
-        let statistics = try FeatureStore.inspect(directory: try flags.required("data"))
+        let data = try flags.required("data")
+        let statistics: StoreStatistics
+        do {
+            statistics = try FeatureStore.inspect(directory: data)
+        } catch {
+            throw CommandError("no Freshet data directory at \(data) (\(error))")
+        }
         if flags.isSet("json") {
             var writer = JSONWriter(pretty: true)
             writer.beginObject()

@@ -51,6 +51,7 @@ public final class GRPCClient: HTTP2SessionDelegate {
         var body: [UInt8] = []
         var finished = false
         var resetCode: UInt32?
+        var headerProblem: String?
     }
 
     /// Connects to `endpoint` and sends the connection preface.
@@ -186,6 +187,9 @@ public final class GRPCClient: HTTP2SessionDelegate {
         if let framingProblem, status.code == .ok {
             status = GRPCStatus(.internalError, framingProblem)
         }
+        if let problem = state.headerProblem {
+            status = GRPCStatus(.internalError, problem)
+        }
         return GRPCResponse(
             httpStatus: state.httpStatus, headers: state.headers, trailers: state.trailers, messages: messages,
             status: status, statusFromServer: fromServer, resetCode: state.resetCode)
@@ -247,6 +251,10 @@ public final class GRPCClient: HTTP2SessionDelegate {
         case .trailers, .request:
             state.trailers.append(header)
         }
+    }
+
+    public func http2HeaderListTooLarge(stream: Int32, kind: HTTP2HeadersKind, limit: Int) {
+        self.calls[stream]?.headerProblem = "the server's \(kind) headers are larger than \(limit) bytes"
     }
 
     public func http2EndHeaders(stream: Int32, kind: HTTP2HeadersKind, endStream: Bool) {

@@ -282,6 +282,11 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         }
     }
 
+    func http2HeaderListTooLarge(stream id: Int32, kind: HTTP2HeadersKind, limit: Int) {
+        self.streams[id]?.fail(
+            GRPCStatus(.resourceExhausted, "request headers are larger than the limit of \(limit) bytes (SETTINGS_MAX_HEADER_LIST_SIZE)"))
+    }
+
     /// `application/grpc`, optionally followed by `+format` or `;parameters` (PROTOCOL-HTTP2.md "Content-Type").
     private static func isGRPCContentType(_ value: UnsafeRawBufferPointer) -> Bool {
         let prefix = "application/grpc".utf8

@@ -20,7 +20,7 @@ public struct HTTP2Error: Error, Hashable, Sendable, CustomStringConvertible {
 
     /// Whether the session is beyond repair and the connection must close (after flushing the GOAWAY nghttp2
     /// queued, if any).
-    public var isFatal: Bool { nghttp2_is_fatal(self.libraryCode) != 0 || self.libraryCode < 0 }
+    public var isFatal: Bool { nghttp2_is_fatal(self.libraryCode) != 0 }
 }
 
 /// HTTP/2 error codes for RST_STREAM and GOAWAY (RFC 9113 §7).

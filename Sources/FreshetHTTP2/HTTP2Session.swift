@@ -28,7 +28,9 @@ public struct HTTP2Settings: Sendable {
     public var initialWindowSize: UInt32 = 1 << 20
     /// The connection-level receive window (raised from 64 KiB with a WINDOW_UPDATE at start).
     public var connectionWindowSize: UInt32 = 4 << 20
-    /// SETTINGS_MAX_HEADER_LIST_SIZE; larger header lists are refused.
+    /// SETTINGS_MAX_HEADER_LIST_SIZE. nghttp2 only announces it, so the session enforces it: past the limit
+    /// (names + values + 32 bytes per field, RFC 9113 §6.5.2) the block's remaining fields are dropped and the
+    /// delegate hears ``HTTP2SessionDelegate/http2HeaderListTooLarge(stream:kind:limit:)``.
     public var maxHeaderListSize: UInt32 = 16 << 10
     /// SETTINGS_MAX_FRAME_SIZE this side accepts.
     public var maxFrameSize: UInt32 = 16 << 10
@@ -43,6 +45,9 @@ public protocol HTTP2SessionDelegate: AnyObject {
     func http2BeginHeaders(stream: Int32, kind: HTTP2HeadersKind)
     /// One header field of the block on `stream`. nghttp2 has validated it (RFC 9113 §8.2, pseudo-header rules).
     func http2Header(stream: Int32, kind: HTTP2HeadersKind, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
+    /// The header block on `stream` is larger than SETTINGS_MAX_HEADER_LIST_SIZE (`limit` bytes); its remaining
+    /// fields are dropped. Called at most once per block, before ``http2EndHeaders(stream:kind:endStream:)``.
+    func http2HeaderListTooLarge(stream: Int32, kind: HTTP2HeadersKind, limit: Int)
     /// The header block on `stream` is complete; `endStream` when the peer will send nothing more on it.
     func http2EndHeaders(stream: Int32, kind: HTTP2HeadersKind, endStream: Bool)
     /// A chunk of DATA on `stream`. It has been counted against flow control already.
@@ -89,11 +94,16 @@ public final class HTTP2Session {
     private var bodies: [Int32: OutboundBody] = [:]
     /// The role given at creation.
     public let role: HTTP2Role
+    private let maxHeaderListSize: Int
+    // Header blocks never interleave on a connection (RFC 9113 §6.10), so one running total is enough.
+    private var headerListBytes = 0
+    private var headerListOverflowed = false
 
     /// Creates a session and queues this side's SETTINGS (and, for a client, the connection preface).
     /// - Throws: ``HTTP2Error`` when nghttp2 cannot allocate the session.
     public init(role: HTTP2Role, settings: HTTP2Settings = HTTP2Settings()) throws(HTTP2Error) {
         self.role = role
+        self.maxHeaderListSize = Int(settings.maxHeaderListSize)
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -154,8 +164,10 @@ public final class HTTP2Session {
     // MARK: - Bytes in and out
 
     /// Processes bytes read from the socket. Delegate callbacks run during this call.
-    /// - Throws: ``HTTP2Error`` when the peer broke the protocol badly enough to end the connection; nghttp2 has then
-    ///   queued a GOAWAY, so call ``send(_:)`` once more before closing.
+    /// - Throws: ``HTTP2Error`` when the peer broke the protocol badly enough to end the connection (for example
+    ///   bytes that are not the HTTP/2 preface). nghttp2 may have queued a GOAWAY, so call ``send(_:)`` once more
+    ///   before closing. Lesser violations (DATA on stream 0, say) do not throw: nghttp2 queues a GOAWAY itself, and
+    ///   ``wantsRead`` turns false.
     public func receive(_ bytes: UnsafeRawBufferPointer) throws(HTTP2Error) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         let processed = nghttp2_session_mem_recv(self.session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
@@ -306,6 +318,24 @@ public final class HTTP2Session {
         }
     }
 
+    fileprivate func beginHeaders(_ frame: UnsafePointer<nghttp2_frame>) {
+        self.headerListBytes = 0
+        self.headerListOverflowed = false
+        self.delegate?.http2BeginHeaders(stream: frame.pointee.hd.stream_id, kind: self.headersKind(frame))
+    }
+
+    fileprivate func header(_ frame: UnsafePointer<nghttp2_frame>, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        guard !self.headerListOverflowed else { return }
+        self.headerListBytes += name.count + value.count + 32
+        let stream = frame.pointee.hd.stream_id
+        if self.headerListBytes > self.maxHeaderListSize {
+            self.headerListOverflowed = true
+            self.delegate?.http2HeaderListTooLarge(stream: stream, kind: self.headersKind(frame), limit: self.maxHeaderListSize)
+            return
+        }
+        self.delegate?.http2Header(stream: stream, kind: self.headersKind(frame), name: name, value: value)
+    }
+
     fileprivate func frameReceived(_ frame: UnsafePointer<nghttp2_frame>) {
         let header = frame.pointee.hd
         let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
@@ -345,18 +375,15 @@ private func owner(_ userData: UnsafeMutableRawPointer?) -> HTTP2Session {
 }
 
 private let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
-    let session = owner(userData)
     guard let frame else { return 0 }
-    session.delegate?.http2BeginHeaders(stream: frame.pointee.hd.stream_id, kind: session.headersKind(frame))
+    owner(userData).beginHeaders(frame)
     return 0
 }
 
 private let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
-    let session = owner(userData)
     guard let frame else { return 0 }
-    session.delegate?.http2Header(
-        stream: frame.pointee.hd.stream_id, kind: session.headersKind(frame),
-        name: UnsafeRawBufferPointer(start: name, count: nameLength),
+    owner(userData).header(
+        frame, name: UnsafeRawBufferPointer(start: name, count: nameLength),
         value: UnsafeRawBufferPointer(start: value, count: valueLength))
     return 0
 }

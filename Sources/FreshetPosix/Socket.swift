@@ -129,8 +129,9 @@ public struct Socket: Hashable, Sendable {
         var entry = pollfd(fd: self.descriptor, events: events, revents: 0)
         let milliseconds: Int32
         if let timeout {
+            // Round up, so that a wait is never shorter than asked (a sub-millisecond wait must not become 0).
             let (seconds, attoseconds) = timeout.components
-            let total = max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+            let total = max(0, seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
             milliseconds = Int32(clamping: total)
         } else {
             milliseconds = -1

@@ -42,7 +42,9 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
             }
             portText = text[text.index(after: colon)...]
         }
-        guard !portText.isEmpty, portText.allSatisfy(\.isASCII), let port = UInt16(portText) else {
+        guard !portText.isEmpty, portText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+            let port = UInt16(portText)
+        else {
             throw EndpointError(text: text, reason: "port '\(portText)' is not a number from 0 to 65535")
         }
         if host == "*" { host = "" }

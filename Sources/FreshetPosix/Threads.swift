@@ -15,7 +15,7 @@ public final class OSThread: Sendable {
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
 
-    /// Starts a thread named `name` (at most 15 characters are kept) that runs `body`.
+    /// Starts a thread named `name` (cut to the kernel's 15 bytes) that runs `body`.
     /// - Throws: ``SystemError`` when the thread cannot be created.
     public init(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
@@ -30,8 +30,18 @@ public final class OSThread: Sendable {
             Unmanaged<Box>.fromOpaque(box).release()
             throw SystemError(errno: status, call: "pthread_create")
         }
-        _ = CFreshetLinux_set_thread_name(handle, String(name.prefix(15)))
+        _ = CFreshetLinux_set_thread_name(handle, Self.kernelName(name))
         self.handle = handle
+    }
+
+    /// The longest prefix of `name`, cut at a character boundary, that fits the kernel's 15 bytes.
+    static func kernelName(_ name: String) -> String {
+        var kept = ""
+        for character in name {
+            guard kept.utf8.count + character.utf8.count <= 15 else { break }
+            kept.append(character)
+        }
+        return kept
     }
 
     /// Waits for the thread to finish. Call once.

@@ -119,6 +119,17 @@ struct GRPCServerTests {
         }
     }
 
+    @Test func oversizedHeaderListIsResourceExhaustedAndTheConnectionLives() throws {
+        try withServer { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            let metadata = (0..<20).map { HTTP2Header("x-meta-\($0)", String(repeating: "v", count: 1000)) }
+            let response = try client.unary(path: "/test.Echo/Echo", request: [1], metadata: metadata)
+            #expect(response.status.code == .resourceExhausted, "\(response.status)")
+            #expect(response.status.message.contains("16384"))
+            #expect(try client.unary(path: "/test.Echo/Echo", request: [2]).messages == [[2]])
+        }
+    }
+
     @Test func framingErrors() throws {
         try withServer { endpoint in
             let client = try GRPCClient(endpoint: endpoint)

@@ -181,10 +181,13 @@ extension Registry {
                 problems.append("\(what) name '\(name)' is not valid: use letters, digits and '_', starting with a letter or '_'")
             }
         }
-        func checkDuplicates(_ names: [String], _ what: String) {
+        /// Reports each repeated name: "`place`: duplicate `what` 'name'" (or without a place at the top level).
+        func checkDuplicates(_ names: [String], _ what: String, in place: String? = nil, hint: String = "") {
             var seen: Set<String> = []
-            for name in names where !seen.insert(name).inserted {
-                problems.append("duplicate \(what) '\(name)'")
+            var reported: Set<String> = []
+            for name in names where !seen.insert(name).inserted && reported.insert(name).inserted {
+                let prefix = place.map { "\($0): " } ?? ""
+                problems.append("\(prefix)duplicate \(what) '\(name)'\(hint)")
             }
         }
         checkDuplicates(self.entities.map(\.name), "entity")
@@ -197,7 +200,7 @@ extension Registry {
                 problems.append("entity '\(entity.name)' has no join keys")
             }
             for key in entity.joinKeys { checkName(key.name, "entity '\(entity.name)': join key") }
-            checkDuplicates(entity.joinKeys.map(\.name), "join key in entity '\(entity.name)'")
+            checkDuplicates(entity.joinKeys.map(\.name), "join key", in: "entity '\(entity.name)'")
         }
         for view in self.views {
             checkName(view.name, "feature view")
@@ -211,7 +214,7 @@ extension Registry {
                 problems.append("feature view '\(view.name)' has \(view.features.count) features; the limit is 65535")
             }
             for feature in view.features { checkName(feature.name, "feature view '\(view.name)': feature") }
-            checkDuplicates(view.features.map(\.name), "feature in view '\(view.name)'")
+            checkDuplicates(view.features.map(\.name), "feature", in: "feature view '\(view.name)'")
         }
         for service in self.services {
             if !isValidServiceName(service.name) {
@@ -220,7 +223,9 @@ extension Registry {
             if service.projections.isEmpty {
                 problems.append("feature service '\(service.name)' uses no views")
             }
-            checkDuplicates(service.projections.map(\.name), "view name in feature service '\(service.name)' (give the second use an \"as\" alias)")
+            checkDuplicates(
+                service.projections.map(\.name), "view", in: "feature service '\(service.name)'",
+                hint: " (a view used twice needs an \"as\" alias on the second use)")
             var requestKeyTypes: [String: JoinKeyType] = [:]
             for projection in service.projections {
                 let place = "feature service '\(service.name)', view '\(projection.name)'"
@@ -235,7 +240,7 @@ extension Registry {
                 for feature in projection.features where view.featureIndex(feature) == nil {
                     problems.append("\(place): unknown feature '\(feature)' (view '\(view.name)' has \(view.features.map(\.name).joined(separator: ", ")))")
                 }
-                checkDuplicates(projection.features, "feature in \(place)")
+                checkDuplicates(projection.features, "feature", in: place)
                 guard let entity = self.entity(named: view.entity) else { continue }
                 for viewKey in projection.joinKeys.keys.sorted() where !entity.joinKeys.contains(where: { $0.name == viewKey }) {
                     problems.append("\(place): join_keys names '\(viewKey)', which is not a join key of entity '\(entity.name)'")
@@ -297,6 +302,7 @@ private struct RegistryReader {
         guard let object = self.object(value, at: path) else { return nil }
         self.rejectUnknown(object, allowed: ["name", "join_keys", "description"], at: path)
         guard let name = self.string(object["name"], at: "\(path).name") else { return nil }
+        let path = "\(path) ('\(name)')"
         var keys: [Entity.JoinKey] = []
         for (index, item) in self.array(object["join_keys"], at: "\(path).join_keys", required: true).enumerated() {
             let keyPath = "\(path).join_keys[\(index)]"
@@ -320,6 +326,7 @@ private struct RegistryReader {
         guard let name = self.string(object["name"], at: "\(path).name"),
             let entity = self.string(object["entity"], at: "\(path).entity")
         else { return nil }
+        let path = "\(path) ('\(name)')"
         var maxAge: Duration?
         if let text = object["max_age"], !text.isNull {
             if let ageText = self.string(text, at: "\(path).max_age") {
@@ -356,6 +363,7 @@ private struct RegistryReader {
         guard let object = self.object(value, at: path) else { return nil }
         self.rejectUnknown(object, allowed: ["name", "views", "description"], at: path)
         guard let name = self.string(object["name"], at: "\(path).name") else { return nil }
+        let path = "\(path) ('\(name)')"
         var projections: [FeatureService.Projection] = []
         for (index, item) in self.array(object["views"], at: "\(path).views", required: true).enumerated() {
             let projectionPath = "\(path).views[\(index)]"

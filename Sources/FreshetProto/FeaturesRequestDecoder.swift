@@ -59,7 +59,7 @@ public enum RequestKeyValue {
     case string(UnsafeRawBufferPointer)
     /// An int64 key.
     case int64(Int64)
-    /// A value of another type; the payload names it for the error message.
+    /// A value of another type; the payload names its oneof field for the error message (`double_value`).
     case wrongType(String)
 }
 
@@ -129,7 +129,7 @@ public struct DecodedFeaturesRequest {
     }
 
     private static func keyValue(_ value: UnsafeMutablePointer<Freshet__V1__Value>?) -> RequestKeyValue {
-        guard let value else { return .wrongType("an empty Value") }
+        guard let value else { return .wrongType("a Value with no kind set") }
         switch value.pointee.kind_case {
         case FRESHET__V1__VALUE__KIND_STRING_VALUE:
             let text = value.pointee.string_value!
@@ -138,12 +138,12 @@ public struct DecodedFeaturesRequest {
             return .int64(value.pointee.int64_value)
         case FRESHET__V1__VALUE__KIND_NULL_VALUE:
             return .null
-        case FRESHET__V1__VALUE__KIND_DOUBLE_VALUE: return .wrongType("double")
-        case FRESHET__V1__VALUE__KIND_FLOAT_VALUE: return .wrongType("float")
-        case FRESHET__V1__VALUE__KIND_BOOL_VALUE: return .wrongType("bool")
-        case FRESHET__V1__VALUE__KIND_BYTES_VALUE: return .wrongType("bytes")
-        case FRESHET__V1__VALUE__KIND__NOT_SET: return .wrongType("an empty Value (no kind set)")
-        default: return .wrongType("a list")
+        case FRESHET__V1__VALUE__KIND_DOUBLE_VALUE: return .wrongType("double_value")
+        case FRESHET__V1__VALUE__KIND_FLOAT_VALUE: return .wrongType("float_value")
+        case FRESHET__V1__VALUE__KIND_BOOL_VALUE: return .wrongType("bool_value")
+        case FRESHET__V1__VALUE__KIND_BYTES_VALUE: return .wrongType("bytes_value")
+        case FRESHET__V1__VALUE__KIND__NOT_SET: return .wrongType("a Value with no kind set")
+        default: return .wrongType("a list value")
         }
     }
 }

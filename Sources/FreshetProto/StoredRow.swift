@@ -83,13 +83,44 @@ public struct StoredRowView {
         self.bytes = bytes
         self.valueCount = count
         self.payloadStart = payloadStart
-        // The last offset must lie inside the payload, and offsets must not decrease.
+        // Offsets must not decrease and must stay inside the row; each segment must be exactly one length-delimited
+        // field of the expected number, and the timestamps segment exactly fields 3 and 4. Then the segments can be
+        // copied into a response without producing malformed protobuf, whatever happened to the bytes on disk.
         var previous = 0
         for index in 0...count {
             let offset = self.offset(index)
             guard offset >= previous, payloadStart + offset <= bytes.count else { return nil }
+            if index > 0 {
+                guard Self.isField(2, bytes, from: payloadStart + previous, to: payloadStart + offset) else { return nil }
+            }
             previous = offset
         }
+        guard let afterEventTime = Self.fieldEnd(3, bytes, from: payloadStart + previous),
+            Self.fieldEnd(4, bytes, from: afterEventTime) == bytes.count
+        else { return nil }
+    }
+
+    /// Whether `bytes[start..<end]` is exactly one length-delimited field number `field`.
+    private static func isField(_ field: UInt8, _ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Bool {
+        Self.fieldEnd(field, bytes, from: start) == end
+    }
+
+    /// The end of the length-delimited field `field` starting at `start`, or `nil` when the bytes there are not one.
+    private static func fieldEnd(_ field: UInt8, _ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard start < bytes.count, bytes[start] == field << 3 | 2 else { return nil }
+        var cursor = start + 1
+        var length = 0
+        var shift = 0
+        while true {
+            guard cursor < bytes.count, shift < 35 else { return nil }
+            let byte = bytes[cursor]
+            length |= Int(byte & 0x7f) << shift
+            cursor += 1
+            if byte & 0x80 == 0 { break }
+            shift += 7
+        }
+        let end = cursor + length
+        return end <= bytes.count ? end : nil
     }
 
     public var isTombstone: Bool { self.bytes[1] & 1 != 0 }

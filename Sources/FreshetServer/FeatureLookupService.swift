@@ -116,7 +116,7 @@ final class FeatureLookupService {
                 throw error.grpcStatus
             }
         case .unspecified:
-            throw GRPCStatus(.invalidArgument, "the request names no features: set feature_service or feature_refs")
+            throw GRPCStatus(.invalidArgument, "no features requested: set feature_service or at least one feature ref")
         }
     }
 
@@ -193,11 +193,12 @@ final class FeatureLookupService {
             let users = plan.projections.filter { $0.requestKeyNames.contains(key.name) }.map(\.name)
             return "row \(row): missing join key '\(key.name)' (needed by \(users.joined(separator: ", ")))"
         case (.string, .int64):
-            return "row \(row): join key '\(key.name)' must be an int64 (int64_value), got a string"
+            return "row \(row): join key '\(key.name)' must be an int64 (int64_value), got string_value"
         case (.int64, .string):
-            return "row \(row): join key '\(key.name)' must be a string (string_value), got an int64"
-        case (.wrongType(let type), _):
-            return "row \(row): join key '\(key.name)' must be a \(key.type), got \(type)"
+            return "row \(row): join key '\(key.name)' must be a string (string_value), got int64_value"
+        case (.wrongType(let kind), _):
+            let expected = key.type == .string ? "a string (string_value)" : "an int64 (int64_value)"
+            return "row \(row): join key '\(key.name)' must be \(expected), got \(kind)"
         }
     }
 }

@@ -85,13 +85,13 @@ final class ErrorsEndToEndTests {
         let good: [(String, FeaturesRequest.Key)] = [("tailnum", .string("N14228")), ("faa", .string("EWR"))]
         try self.expectStatus(
             FeaturesRequest(target: references, rows: [good, good, [("tailnum", .int64(14228)), ("faa", .string("EWR"))]]),
-            .invalidArgument, mentioning: ["row 2", "tailnum", "string"])
+            .invalidArgument, mentioning: ["row 2", "tailnum", "must be a string (string_value), got int64_value"])
         try self.expectStatus(
             FeaturesRequest(target: references, rows: [good, [("tailnum", .string("N14228"))]]), .invalidArgument,
             mentioning: ["row 1", "faa"])
         try self.expectStatus(
             FeaturesRequest(target: references, rows: [[("tailnum", .other(.double(1.5))), ("faa", .string("EWR"))]]),
-            .invalidArgument, mentioning: ["row 0", "tailnum", "double"])
+            .invalidArgument, mentioning: ["row 0", "tailnum", "must be a string (string_value), got double_value"])
     }
 
     @Test func nullKeyIsNotFoundAndTheRestIsServed() throws {

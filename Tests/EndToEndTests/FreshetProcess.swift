@@ -7,6 +7,7 @@ import FreshetGRPC
 import FreshetPosix
 import FreshetProto
 import Glibc
+import Synchronization
 import Testing
 
 /// Paths of the repository and the binary under test.
@@ -65,35 +66,63 @@ struct CommandResult {
     var stderr: String
 }
 
-/// Starts `arguments` with stdout and stderr sent to files; returns the pid.
-func spawn(_ arguments: [String], stdout: String, stderr: String) -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    var pid = pid_t()
-    let argv = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    let status = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
-    precondition(status == 0, "posix_spawn \(arguments[0]) failed: \(status)")
-    return pid
-}
-
-/// Waits for a process; returns its exit status (128 + signal when killed), or nil on timeout.
-func waitForExit(_ pid: pid_t, timeout: Duration) -> Int32? {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        var status: Int32 = 0
-        let result = waitpid(pid, &status, WNOHANG)
-        if result == pid {
-            if status & 0x7f == 0 { return (status >> 8) & 0xff }
-            return 128 + (status & 0x7f)
-        }
-        usleep(10_000)
+/// A child process, reaped by a thread of its own the moment it exits.
+///
+/// Reaping at once matters here: swift-testing's exit-test monitor waits on every child of the test process
+/// (`waitid(P_ALL, …, WNOWAIT)`) and spins while any of them is an unreaped zombie.
+final class ChildProcess: Sendable {
+    let pid: pid_t
+    private final class ExitStatus: Sendable {
+        let value = Mutex<Int32?>(nil)
     }
-    return nil
+
+    private let exitStatus = ExitStatus()
+    private let reaper: OSThread
+
+    /// Starts `arguments` with stdin from /dev/null and stdout and stderr sent to files.
+    init(_ arguments: [String], stdout: String, stderr: String) {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var pid = pid_t()
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let status = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
+        precondition(status == 0, "posix_spawn \(arguments[0]) failed: \(status)")
+        self.pid = pid
+        let exitStatus = self.exitStatus
+        let child = pid
+        self.reaper = try! OSThread(name: "reap-\(pid)") {
+            let pid = child
+            var raw: Int32 = 0
+            while waitpid(pid, &raw, 0) == -1 && errno == EINTR {}
+            // Exit code, or 128 + signal for a process killed by a signal.
+            exitStatus.value.withLock { $0 = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f) }
+        }
+    }
+
+    /// The exit status once the process has exited.
+    var status: Int32? { self.exitStatus.value.withLock { $0 } }
+
+    /// Waits for the process to exit; returns its status, or nil on timeout.
+    func wait(timeout: Duration) -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status = self.status {
+                self.reaper.join()
+                return status
+            }
+            usleep(5_000)
+        }
+        return nil
+    }
+
+    func signal(_ number: Int32) {
+        if self.status == nil { kill(self.pid, number) }
+    }
 }
 
 func readText(_ path: String) -> String {
@@ -106,11 +135,15 @@ func readText(_ path: String) -> String {
 func run(_ arguments: [String]) -> CommandResult {
     let directory = "/tmp/freshet-run-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
     mkdir(directory, 0o755)
-    defer { _ = spawn(["/bin/rm", "-rf", directory], stdout: "/dev/null", stderr: "/dev/null") }
-    let pid = spawn(arguments, stdout: directory + "/out", stderr: directory + "/err")
-    let status = waitForExit(pid, timeout: .seconds(60)) ?? {
-        kill(pid, SIGKILL)
-        return -1
+    defer {
+        unlink(directory + "/out")
+        unlink(directory + "/err")
+        rmdir(directory)
+    }
+    let child = ChildProcess(arguments, stdout: directory + "/out", stderr: directory + "/err")
+    let status = child.wait(timeout: .seconds(60)) ?? {
+        child.signal(SIGKILL)
+        return child.wait(timeout: .seconds(5)) ?? -1
     }()
     return CommandResult(status: status, stdout: readText(directory + "/out"), stderr: readText(directory + "/err"))
 }
@@ -128,17 +161,16 @@ func freshet(_ arguments: [String]) -> CommandResult {
 
 /// A `freshet serve` process on a free port.
 final class ServerProcess {
-    let pid: pid_t
+    let process: ChildProcess
     let endpoint: Endpoint
     let logPath: String
-    private var exited = false
 
     /// Starts `freshet serve --listen 127.0.0.1:0` and waits for its `listening` line and a SERVING health check.
     init(data: String, registry: String = Paths.registry, extra: [String] = [], scratch: TemporaryDirectory) throws {
         let out = scratch.file("serve-\(UInt32.random(in: 0...UInt32.max)).out")
         self.logPath = out + ".log"
         let arguments = [Paths.binary, "serve", "--data", data, "--registry", registry, "--listen", "127.0.0.1:0", "--threads", "2"] + extra
-        self.pid = spawn(arguments, stdout: out, stderr: self.logPath)
+        self.process = ChildProcess(arguments, stdout: out, stderr: self.logPath)
         let deadline = ContinuousClock.now + .seconds(30)
         var line: String?
         while ContinuousClock.now < deadline {
@@ -147,15 +179,13 @@ final class ServerProcess {
                 line = String(found)
                 break
             }
-            var status: Int32 = 0
-            if waitpid(self.pid, &status, WNOHANG) == self.pid {
-                self.exited = true
-                throw HarnessError("freshet serve exited before listening:\n\(readText(self.logPath))")
+            if let status = self.process.status {
+                throw HarnessError("freshet serve exited (\(status)) before listening:\n\(readText(self.logPath))")
             }
             usleep(20_000)
         }
         guard let line else {
-            kill(self.pid, SIGKILL)
+            self.process.signal(SIGKILL)
             throw HarnessError("freshet serve printed no listening line in 30 s:\n\(readText(self.logPath))")
         }
         let lines = readText(out).split(separator: "\n")
@@ -170,19 +200,17 @@ final class ServerProcess {
 
     /// Sends SIGTERM and returns the exit status (nil if it did not exit in `timeout`).
     func terminate(timeout: Duration = .seconds(15)) -> Int32? {
-        guard !self.exited else { return nil }
-        kill(self.pid, SIGTERM)
-        let status = waitForExit(self.pid, timeout: timeout)
-        if status != nil { self.exited = true }
-        return status
+        if let status = self.process.status { return status }
+        self.process.signal(SIGTERM)
+        return self.process.wait(timeout: timeout)
     }
 
     var log: String { readText(self.logPath) }
 
     deinit {
-        if !self.exited {
-            kill(self.pid, SIGKILL)
-            _ = waitForExit(self.pid, timeout: .seconds(5))
+        if self.process.status == nil {
+            self.process.signal(SIGKILL)
+            _ = self.process.wait(timeout: .seconds(5))
         }
     }
 

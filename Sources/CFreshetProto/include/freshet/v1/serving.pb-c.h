@@ -93,7 +93,8 @@ struct  Freshet__V1__GetFeaturesRequest
 {
   ProtobufCMessage base;
   /*
-   * The rows to look up, 1 to the server's `--max-rows` (default 10000). Results come back in the same order.
+   * The rows to look up, at most the server's `--max-rows` (default 10000); more is INVALID_ARGUMENT. Results come
+   * back in the same order (no rows: an empty result).
    */
   size_t n_rows;
   Freshet__V1__EntityRow **rows;

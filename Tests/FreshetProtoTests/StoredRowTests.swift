@@ -1,0 +1,218 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// Stored rows and hand-encoded responses, checked by decoding them with protobuf-c (an independent decoder).
+
+import FreshetCore
+import FreshetProto
+import Testing
+
+private let everyType: [FeatureValue] = [
+    .null, .int64(0), .int64(-1), .int64(.max), .double(10.357019999999999), .double(-0.0), .float(0.1), .bool(false),
+    .bool(true), .string(""), .string("Fixed wing multi engine é"), .bytes([]), .bytes([0, 255, 1]),
+    .int64List([]), .int64List([1, -2, .min]), .doubleList([1.5, -2.25]), .floatList([0.5, 3.25]),
+    .boolList([true, false, true]), .stringList(["a", "", "ü"]), .bytesList([[1], []]),
+]
+
+@Suite("Stored rows")
+struct StoredRowTests {
+    @Test func valuesRoundTripThroughTheValueMessage() throws {
+        for value in everyType {
+            let encoded = ValueCodec.encode(value)
+            let decoded = encoded.withUnsafeBytes { ValueCodec.decode($0) }
+            #expect(decoded == .some(.some(value)), "\(value) → \(encoded)")
+        }
+        // An empty Value message is a missing value, not null.
+        #expect([UInt8]().withUnsafeBytes { ValueCodec.decode($0) } == .some(nil))
+    }
+
+    @Test func rowKeepsTimestampsAndEverySegment() throws {
+        let eventTime = try Timestamp(iso8601: "2013-01-01T06:00:00.5Z")
+        let ingestTime = Timestamp(seconds: 1_800_000_000, nanoseconds: 7)
+        let bytes = StoredRow.encode(values: everyType, eventTime: eventTime, ingestTime: ingestTime)
+        try bytes.withUnsafeBytes { buffer in
+            let row = try #require(StoredRowView(buffer))
+            #expect(row.valueCount == everyType.count)
+            #expect(!row.isTombstone)
+            #expect(row.eventTime == eventTime)
+            #expect(row.ingestTime == ingestTime)
+            #expect(row.decodeValues() == everyType.map { Optional($0) })
+            #expect(row.valueField(everyType.count) == nil, "a feature the row predates reads as absent")
+        }
+    }
+
+    @Test func damagedRowsAreRefusedNotMisread() {
+        let good = StoredRow.encode(values: [.int64(1), .string("x")], eventTime: Timestamp(seconds: 1), ingestTime: Timestamp(seconds: 2))
+        var wrongFormat = good
+        wrongFormat[0] = 9
+        var badOffset = good
+        badOffset[24] = 0xff  // the second segment's end offset points past the row
+        var damaged: [[UInt8]] = [[], Array(good.prefix(19)), Array(good.prefix(good.count - 1)), wrongFormat, badOffset]
+        damaged.append(Array(good.prefix(23)))
+        for bytes in damaged {
+            #expect(bytes.withUnsafeBytes { StoredRowView($0) } == nil, "\(bytes)")
+        }
+    }
+}
+
+@Suite("GetFeatures response encoding")
+struct ResponseWriterTests {
+    static let registry: Registry = {
+        let plane = Entity(name: "plane", joinKeys: [.init(name: "tailnum", type: .string)])
+        let view = FeatureView(
+            name: "everything", entity: "plane",
+            features: everyType.indices.map { Feature(name: "f\($0)", type: .string) })
+        let service = FeatureService(
+            name: "s",
+            projections: [
+                .init(view: "everything", features: ["f3", "f0", "f10", "f19"]),
+                .init(view: "everything", alias: "again", joinKeys: ["tailnum": "other"], features: ["f4"]),
+            ])
+        return Registry(entities: [plane], views: [view], services: [service])
+    }()
+
+    @Test func decodesWithProtobufC() throws {
+        let plan = EncodedPlan(try QueryPlan(service: "s", registry: Self.registry))
+        let eventTime = Timestamp(seconds: 1_356_998_400)
+        let ingestTime = Timestamp(seconds: 1_800_000_000, nanoseconds: 123_456_789)
+        let full = StoredRow.encode(values: everyType, eventTime: eventTime, ingestTime: ingestTime)
+        // A row written before features 10 and later existed.
+        let old = StoredRow.encode(values: Array(everyType.prefix(5)), eventTime: eventTime, ingestTime: ingestTime)
+        var output: [UInt8] = [9, 9]  // bytes already in the buffer stay in front
+        var writer = FeaturesResponseWriter()
+        full.withUnsafeBytes { fullBytes in
+            old.withUnsafeBytes { oldBytes in
+                let fullRow = StoredRowView(fullBytes)!
+                let oldRow = StoredRowView(oldBytes)!
+                let lookups: [ViewLookup] = [.present(fullRow), .stale(fullRow), .notFound, .present(oldRow)]
+                writer.write(plan: plan, lookups: lookups, rows: 2, into: &output)
+            }
+        }
+        #expect(output.prefix(2) == [9, 9])
+        let response = try FeaturesResponse(decoding: Array(output.dropFirst(2)))
+        #expect(response.views.map(\.name) == ["everything", "again"])
+        #expect(response.views[1].joinKeys == ["other"])
+        #expect(response.views[0].features == ["f3", "f0", "f10", "f19"])
+        #expect(response.rows.count == 2)
+        let first = response.rows[0]
+        #expect(first[0].status == .present)
+        #expect(first[0].values == [everyType[3], everyType[0], everyType[10], everyType[19]])
+        #expect(first[0].eventTime == eventTime)
+        #expect(first[0].ingestTime == ingestTime)
+        #expect(first[1].status == .stale)
+        #expect(first[1].values == [everyType[4]])
+        let second = response.rows[1]
+        #expect(second[0].status == .notFound)
+        #expect(second[0].values == [nil, nil, nil, nil])
+        #expect(second[0].eventTime == nil)
+        #expect(second[1].status == .present)
+        #expect(second[1].values == [everyType[4]])
+    }
+
+    @Test func largeResponsesUseMultiByteLengths() throws {
+        let registry = Self.registry
+        let plan = EncodedPlan(try QueryPlan(references: ["everything:f10"], registry: registry))
+        var values = everyType
+        values[10] = .string(String(repeating: "x", count: 70_000))
+        let row = StoredRow.encode(values: values, eventTime: Timestamp(seconds: 1), ingestTime: Timestamp(seconds: 2))
+        var output: [UInt8] = []
+        var writer = FeaturesResponseWriter()
+        row.withUnsafeBytes { bytes in
+            let view = StoredRowView(bytes)!
+            writer.write(plan: plan, lookups: Array(repeating: .present(view), count: 3), rows: 3, into: &output)
+        }
+        let response = try FeaturesResponse(decoding: output)
+        #expect(response.rows.count == 3)
+        #expect(response.rows.allSatisfy { $0[0].values == [values[10]] })
+    }
+}
+
+@Suite("GetFeatures request decoding")
+struct RequestDecoderTests {
+    @Test func keysAreFoundByNameWithTheLastDuplicateWinning() throws {
+        let request = FeaturesRequest(
+            target: .service("delay_model"),
+            rows: [
+                [("tailnum", .string("N1")), ("origin", .string("EWR")), ("tailnum", .string("N2"))],
+                [("id", .int64(-5)), ("tailnum", .null), ("x", .other(.double(1)))],
+                [],
+            ],
+            maxStaleness: .milliseconds(1500))
+        let decoder = FeaturesRequestDecoder()
+        let bytes = request.encoded()
+        try bytes.withUnsafeBytes { buffer in
+            let decoded = try #require(decoder.decode(buffer))
+            #expect(decoded.rowCount == 3)
+            #expect(decoded.maxStaleness == .milliseconds(1500))
+            guard case .service(let name) = decoded.target else {
+                Issue.record("expected a service target")
+                return
+            }
+            #expect(name == "delay_model")
+            #expect(decoded.withServiceName { Array($0) } == Array("delay_model".utf8))
+            let names = ["tailnum", "origin", "id", "x"].map { Array($0.utf8) }
+            var slots: [RequestKeyValue] = []
+            decoded.keys(row: 0, names: names, into: &slots)
+            guard case .string(let tailnum) = slots[0], case .string(let origin) = slots[1], case .missing = slots[2] else {
+                Issue.record("row 0: \(slots)")
+                return
+            }
+            #expect(Array(tailnum) == Array("N2".utf8))
+            #expect(Array(origin) == Array("EWR".utf8))
+            decoded.keys(row: 1, names: names, into: &slots)
+            guard case .null = slots[0], case .int64(-5) = slots[2], case .wrongType("double_value") = slots[3] else {
+                Issue.record("row 1: \(slots)")
+                return
+            }
+            decoded.keys(row: 2, names: names, into: &slots)
+            #expect(slots.count == 4)
+        }
+    }
+
+    @Test func referencesAndGarbage() throws {
+        let decoder = FeaturesRequestDecoder()
+        let bytes = FeaturesRequest(target: .references(["a:b", "c:d"]), rows: []).encoded()
+        try bytes.withUnsafeBytes { buffer in
+            let decoded = try #require(decoder.decode(buffer))
+            guard case .references(let references) = decoded.target else {
+                Issue.record("expected references")
+                return
+            }
+            #expect(references == ["a:b", "c:d"])
+            #expect(decoded.maxStaleness == nil)
+        }
+        for garbage: [UInt8] in [[0xff], [0x1a, 0x7f], [0x0a, 0x02, 0x41]] {
+            #expect(garbage.withUnsafeBytes { decoder.decode($0) } == nil)
+        }
+        // An empty message is a valid request with nothing set.
+        try [UInt8]().withUnsafeBytes { buffer in
+            let decoded = try #require(decoder.decode(buffer))
+            guard case .unspecified = decoded.target else {
+                Issue.record("expected no target")
+                return
+            }
+        }
+    }
+
+    @Test func arenaLimitMakesHugeRequestsFailToDecode() {
+        let decoder = FeaturesRequestDecoder(memoryLimit: 64 << 10)
+        let rows = Array(repeating: [("tailnum", FeaturesRequest.Key.string("N1"))], count: 5_000)
+        let bytes = FeaturesRequest(target: .service("s"), rows: rows).encoded()
+        #expect(bytes.withUnsafeBytes { decoder.decode($0) } == nil)
+        // The decoder recovers for the next request.
+        let small = FeaturesRequest(target: .service("s"), rows: Array(rows.prefix(2))).encoded()
+        #expect(small.withUnsafeBytes { decoder.decode($0)?.rowCount } == 2)
+    }
+}
+
+@Suite("Health messages")
+struct HealthCodecTests {
+    @Test func roundTrip() {
+        #expect(HealthCodec.encodeRequest(service: "").withUnsafeBytes { HealthCodec.decodeRequest($0) } == "")
+        #expect(HealthCodec.encodeRequest(service: "freshet.v1.FeatureServing").withUnsafeBytes { HealthCodec.decodeRequest($0) } == "freshet.v1.FeatureServing")
+        for status in [HealthCodec.ServingStatus.serving, .notServing, .unknown] {
+            var bytes: [UInt8] = []
+            HealthCodec.appendResponse(status, to: &bytes)
+            #expect(HealthCodec.decodeResponse(bytes) == status)
+        }
+    }
+}

@@ -139,11 +139,15 @@ private func jsonBytes(_ json: JSONValue) throws(ValueParseError) -> [UInt8] {
 private func jsonList<Element>(
     _ json: JSONValue, _ type: FeatureType, _ element: (JSONValue) throws(ValueParseError) -> Element
 ) throws(ValueParseError) -> [Element] {
-    guard let items = json.arrayValue else { throw ValueParseError("expected an array for \(type), found \(json.typeName)") }
+    guard let items = json.arrayValue else {
+        throw ValueParseError("expected an array for \(type), found \(json.typeName)")
+    }
     var result: [Element] = []
     result.reserveCapacity(items.count)
     for (index, item) in items.enumerated() {
-        if item.isNull { throw ValueParseError("element \(index) of the \(type) is null; list elements cannot be null") }
+        if item.isNull {
+            throw ValueParseError("element \(index) of the \(type) is null; list elements cannot be null")
+        }
         do {
             result.append(try element(item))
         } catch {

@@ -53,7 +53,10 @@ public struct Logger: Sendable {
     }
 
     /// Writes a line at `level` when it is enabled.
-    public func log(_ level: Level, _ message: @autoclosure () -> String, _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]) {
+    public func log(
+        _ level: Level, _ message: @autoclosure () -> String,
+        _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]
+    ) {
         guard level >= self.level else { return }
         var writer = JSONWriter()
         writer.beginObject()
@@ -84,19 +87,27 @@ public struct Logger: Sendable {
         }
     }
 
-    public func debug(_ message: @autoclosure () -> String, _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]) {
+    public func debug(
+        _ message: @autoclosure () -> String, _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]
+    ) {
         self.log(.debug, message(), fields())
     }
 
-    public func info(_ message: @autoclosure () -> String, _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]) {
+    public func info(
+        _ message: @autoclosure () -> String, _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]
+    ) {
         self.log(.info, message(), fields())
     }
 
-    public func warning(_ message: @autoclosure () -> String, _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]) {
+    public func warning(
+        _ message: @autoclosure () -> String, _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]
+    ) {
         self.log(.warning, message(), fields())
     }
 
-    public func error(_ message: @autoclosure () -> String, _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]) {
+    public func error(
+        _ message: @autoclosure () -> String, _ fields: @autoclosure () -> KeyValuePairs<String, String> = [:]
+    ) {
         self.log(.error, message(), fields())
     }
 }

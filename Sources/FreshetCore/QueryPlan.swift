@@ -38,18 +38,21 @@ public struct QueryPlan: Hashable, Sendable {
     public init(service name: String, registry: Registry) throws(QueryPlanError) {
         guard let service = registry.service(named: name) else {
             let known = registry.services.map(\.name).sorted().joined(separator: ", ")
-            throw QueryPlanError("unknown feature service '\(name)' (this server has: \(known.isEmpty ? "none" : known))")
+            throw QueryPlanError(
+                "unknown feature service '\(name)' (this server has: \(known.isEmpty ? "none" : known))")
         }
         self.requestKeys = []
         self.projections = []
         for projection in service.projections {
-            guard let view = registry.view(named: projection.view), let entity = registry.entity(named: view.entity) else {
+            guard let view = registry.view(named: projection.view), let entity = registry.entity(named: view.entity)
+            else {
                 throw QueryPlanError("feature service '\(name)' uses unknown feature view '\(projection.view)'")
             }
             var indexes: [Int] = []
             for feature in projection.features {
                 guard let index = view.featureIndex(feature) else {
-                    throw QueryPlanError("feature service '\(name)' uses unknown feature '\(projection.view):\(feature)'")
+                    throw QueryPlanError(
+                        "feature service '\(name)' uses unknown feature '\(projection.view):\(feature)'")
                 }
                 indexes.append(index)
             }

@@ -178,7 +178,8 @@ extension Registry {
         var problems: [String] = []
         func checkName(_ name: String, _ what: String) {
             if !isValidName(name) {
-                problems.append("\(what) name '\(name)' is not valid: use letters, digits and '_', starting with a letter or '_'")
+                problems.append(
+                    "\(what) name '\(name)' is not valid: use letters, digits and '_', starting with a letter or '_'")
             }
         }
         /// Reports each repeated name: "`place`: duplicate `what` 'name'" (or without a place at the top level).
@@ -218,7 +219,8 @@ extension Registry {
         }
         for service in self.services {
             if !isValidServiceName(service.name) {
-                problems.append("feature service name '\(service.name)' is not valid: use letters, digits, '_', '-' and '.'")
+                problems.append(
+                    "feature service name '\(service.name)' is not valid: use letters, digits, '_', '-' and '.'")
             }
             if service.projections.isEmpty {
                 problems.append("feature service '\(service.name)' uses no views")
@@ -238,18 +240,23 @@ extension Registry {
                     problems.append("\(place): no features listed")
                 }
                 for feature in projection.features where view.featureIndex(feature) == nil {
-                    problems.append("\(place): unknown feature '\(feature)' (view '\(view.name)' has \(view.features.map(\.name).joined(separator: ", ")))")
+                    problems.append(
+                        "\(place): unknown feature '\(feature)' (view '\(view.name)' has \(view.features.map(\.name).joined(separator: ", ")))"
+                    )
                 }
                 checkDuplicates(projection.features, "feature", in: place)
                 guard let entity = self.entity(named: view.entity) else { continue }
-                for viewKey in projection.joinKeys.keys.sorted() where !entity.joinKeys.contains(where: { $0.name == viewKey }) {
-                    problems.append("\(place): join_keys names '\(viewKey)', which is not a join key of entity '\(entity.name)'")
+                for viewKey in projection.joinKeys.keys.sorted()
+                where !entity.joinKeys.contains(where: { $0.name == viewKey }) {
+                    problems.append(
+                        "\(place): join_keys names '\(viewKey)', which is not a join key of entity '\(entity.name)'")
                 }
                 for key in entity.joinKeys {
                     let requestName = projection.joinKeys[key.name] ?? key.name
                     checkName(requestName, "\(place): request key")
                     if let known = requestKeyTypes[requestName], known != key.type {
-                        problems.append("\(place): request key '\(requestName)' is used as both \(known) and \(key.type)")
+                        problems.append(
+                            "\(place): request key '\(requestName)' is used as both \(known) and \(key.type)")
                     }
                     requestKeyTypes[requestName] = key.type
                 }
@@ -264,7 +271,9 @@ func isValidName(_ name: String) -> Bool {
     guard let first = name.utf8.first, name.utf8.count <= 128 else { return false }
     let isLetter = { (byte: UInt8) in (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z") }
     guard isLetter(first) || first == UInt8(ascii: "_") else { return false }
-    return name.utf8.allSatisfy { isLetter($0) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "_") }
+    return name.utf8.allSatisfy {
+        isLetter($0) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "_")
+    }
 }
 
 /// Like ``isValidName(_:)``, also allowing `-` and `.` (service names often carry model versions).
@@ -284,7 +293,8 @@ private struct RegistryReader {
 
     mutating func read(_ document: JSONValue) -> Registry {
         guard let root = self.object(document, at: "registry") else { return Registry() }
-        self.rejectUnknown(root, allowed: ["entities", "feature_views", "feature_services", "description"], at: "registry")
+        self.rejectUnknown(
+            root, allowed: ["entities", "feature_views", "feature_services", "description"], at: "registry")
         var registry = Registry()
         for (index, item) in self.array(root["entities"], at: "entities", required: true).enumerated() {
             if let entity = self.readEntity(item, at: "entities[\(index)]") { registry.entities.append(entity) }
@@ -292,8 +302,11 @@ private struct RegistryReader {
         for (index, item) in self.array(root["feature_views"], at: "feature_views", required: true).enumerated() {
             if let view = self.readView(item, at: "feature_views[\(index)]") { registry.views.append(view) }
         }
-        for (index, item) in self.array(root["feature_services"], at: "feature_services", required: false).enumerated() {
-            if let service = self.readService(item, at: "feature_services[\(index)]") { registry.services.append(service) }
+        for (index, item) in self.array(root["feature_services"], at: "feature_services", required: false).enumerated()
+        {
+            if let service = self.readService(item, at: "feature_services[\(index)]") {
+                registry.services.append(service)
+            }
         }
         return registry
     }
@@ -317,7 +330,9 @@ private struct RegistryReader {
             }
             keys.append(Entity.JoinKey(name: keyName, type: type))
         }
-        return Entity(name: name, joinKeys: keys, description: self.optionalString(object["description"], at: "\(path).description"))
+        return Entity(
+            name: name, joinKeys: keys,
+            description: self.optionalString(object["description"], at: "\(path).description"))
     }
 
     private mutating func readView(_ value: JSONValue, at path: String) -> FeatureView? {
@@ -352,7 +367,9 @@ private struct RegistryReader {
                 continue
             }
             features.append(
-                Feature(name: featureName, type: type, description: self.optionalString(featureObject["description"], at: "\(featurePath).description")))
+                Feature(
+                    name: featureName, type: type,
+                    description: self.optionalString(featureObject["description"], at: "\(featurePath).description")))
         }
         return FeatureView(
             name: name, entity: entity, features: features, maxAge: maxAge,
@@ -378,21 +395,27 @@ private struct RegistryReader {
             if let mapping = projectionObject["join_keys"] {
                 if let mappingObject = self.object(mapping, at: "\(projectionPath).join_keys") {
                     for member in mappingObject.members {
-                        if let requestName = self.string(member.value, at: "\(projectionPath).join_keys.\(member.key)") {
+                        if let requestName = self.string(member.value, at: "\(projectionPath).join_keys.\(member.key)")
+                        {
                             joinKeys[member.key] = requestName
                         }
                     }
                 }
             }
             var features: [String] = []
-            for (featureIndex, feature) in self.array(projectionObject["features"], at: "\(projectionPath).features", required: true).enumerated() {
+            for (featureIndex, feature) in self.array(
+                projectionObject["features"], at: "\(projectionPath).features", required: true
+            ).enumerated() {
                 if let featureName = self.string(feature, at: "\(projectionPath).features[\(featureIndex)]") {
                     features.append(featureName)
                 }
             }
-            projections.append(FeatureService.Projection(view: view, alias: alias, joinKeys: joinKeys, features: features))
+            projections.append(
+                FeatureService.Projection(view: view, alias: alias, joinKeys: joinKeys, features: features))
         }
-        return FeatureService(name: name, projections: projections, description: self.optionalString(object["description"], at: "\(path).description"))
+        return FeatureService(
+            name: name, projections: projections,
+            description: self.optionalString(object["description"], at: "\(path).description"))
     }
 
     // MARK: Typed field access that records problems
@@ -440,7 +463,8 @@ private struct RegistryReader {
 
     private mutating func rejectUnknown(_ object: JSONObject, allowed: Set<String>, at path: String) {
         for key in object.keys where !allowed.contains(key) {
-            self.problems.append("\(path): unknown field '\(key)' (allowed: \(allowed.sorted().joined(separator: ", ")))")
+            self.problems.append(
+                "\(path): unknown field '\(key)' (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
     }
 }

@@ -68,7 +68,8 @@ public enum RowFile {
         var columns: [String: Int] = [:]
         for (index, name) in names.enumerated() {
             if columns[name] != nil {
-                throw RowFileError(file: file, line: header.line, message: "column '\(name)' appears twice in the header")
+                throw RowFileError(
+                    file: file, line: header.line, message: "column '\(name)' appears twice in the header")
             }
             columns[name] = index
         }
@@ -90,7 +91,9 @@ public enum RowFile {
         if !missing.isEmpty {
             throw RowFileError(
                 file: file, line: header.line,
-                message: "the header lacks column\(missing.count > 1 ? "s" : "") \(missing.map { "'\($0)'" }.joined(separator: ", ")) of view '\(view.name)'")
+                message:
+                    "the header lacks column\(missing.count > 1 ? "s" : "") \(missing.map { "'\($0)'" }.joined(separator: ", ")) of view '\(view.name)'"
+            )
         }
         let keyColumns = entity.joinKeys.map { columns[$0.name]! }
         let featureColumns = view.features.map { columns[$0.name]! }
@@ -152,7 +155,8 @@ public enum RowFile {
             } catch {
                 throw RowFileError(file: file, line: line, message: "invalid JSON: \(error)")
             }
-            rows.append(try Self.jsonRow(document, file: file, line: line, view: view, entity: entity, eventTime: eventTime))
+            rows.append(
+                try Self.jsonRow(document, file: file, line: line, view: view, entity: entity, eventTime: eventTime))
         }
         return rows
     }
@@ -162,7 +166,9 @@ public enum RowFile {
         _ document: JSONValue, file: String, line: Int, view: FeatureView, entity: Entity, eventTime: EventTimeSource
     ) throws(RowFileError) -> ParsedRow {
         func fail(_ message: String) -> RowFileError { RowFileError(file: file, line: line, message: message) }
-        guard let object = document.objectValue else { throw fail("expected a JSON object, found \(document.typeName)") }
+        guard let object = document.objectValue else {
+            throw fail("expected a JSON object, found \(document.typeName)")
+        }
         for key in object.keys where !["entity", "event_time", "features"].contains(key) {
             throw fail("unknown member '\(key)' (expected entity, event_time, features)")
         }
@@ -223,7 +229,8 @@ public enum RowFile {
             return value
         case .int64:
             guard let number = Int64(field.text) else {
-                throw RowFileError(file: file, line: line, message: "join key '\(joinKey.name)': '\(field.text)' is not an int64")
+                throw RowFileError(
+                    file: file, line: line, message: "join key '\(joinKey.name)': '\(field.text)' is not an int64")
             }
             return .int64(number)
         }
@@ -238,7 +245,9 @@ public enum RowFile {
         }
     }
 
-    private static func timestamp(_ text: String, column: String, file: String, line: Int) throws(RowFileError) -> Timestamp {
+    private static func timestamp(
+        _ text: String, column: String, file: String, line: Int
+    ) throws(RowFileError) -> Timestamp {
         do {
             return try Timestamp(iso8601: text)
         } catch {

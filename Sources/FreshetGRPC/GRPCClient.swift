@@ -117,7 +117,9 @@ public final class GRPCClient: HTTP2SessionDelegate {
     ///   - endStream: when false, the request body is left open (the call waits for the server to end it).
     ///   - wait: how long to wait locally for the answer; past it the status is DEADLINE_EXCEEDED (local) and the
     ///     stream is cancelled.
-    public func call(headers: [HTTP2Header], body: [UInt8], endStream: Bool = true, wait: Duration) throws -> GRPCResponse {
+    public func call(
+        headers: [HTTP2Header], body: [UInt8], endStream: Bool = true, wait: Duration
+    ) throws -> GRPCResponse {
         let stream = try self.session.submitRequest(headers: HeaderBlock(headers))
         let state = CallState()
         self.calls[stream] = state
@@ -168,7 +170,9 @@ public final class GRPCClient: HTTP2SessionDelegate {
         } else if let lostConnection {
             status = GRPCStatus(.unavailable, "connection lost: \(lostConnection)")
         } else if let reset = state.resetCode {
-            status = GRPCStatus(reset == HTTP2ErrorCode.refusedStream ? .unavailable : .internalError, "stream reset by the server with HTTP/2 error code \(reset)")
+            status = GRPCStatus(
+                reset == HTTP2ErrorCode.refusedStream ? .unavailable : .internalError,
+                "stream reset by the server with HTTP/2 error code \(reset)")
         } else if state.httpStatus != 200 {
             // gRPC's http-grpc-status-mapping.md.
             let code: GRPCStatus.Code =
@@ -238,7 +242,9 @@ public final class GRPCClient: HTTP2SessionDelegate {
 
     public func http2BeginHeaders(stream: Int32, kind: HTTP2HeadersKind) {}
 
-    public func http2Header(stream: Int32, kind: HTTP2HeadersKind, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    public func http2Header(
+        stream: Int32, kind: HTTP2HeadersKind, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
+    ) {
         guard let state = self.calls[stream] else { return }
         let header = HTTP2Header(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
         switch kind {

@@ -5,8 +5,8 @@
 public import FreshetCore
 internal import FreshetHTTP2
 public import FreshetPosix
-import Synchronization
 internal import Glibc
+import Synchronization
 
 /// Settings of a ``GRPCServer``.
 public struct GRPCServerConfiguration: Sendable {
@@ -87,7 +87,9 @@ public final class GRPCServer: Sendable {
         let bound = try first.localEndpoint()
         do {
             for _ in 1..<self.configuration.threads {
-                listeners.append(try Socket.listen(on: Endpoint(host: self.configuration.endpoint.host, port: bound.port), reusePort: true))
+                listeners.append(
+                    try Socket.listen(
+                        on: Endpoint(host: self.configuration.endpoint.host, port: bound.port), reusePort: true))
             }
         } catch {
             listeners.forEach { $0.close() }
@@ -95,7 +97,8 @@ public final class GRPCServer: Sendable {
         }
         self.state.withLock {
             $0.listeners = listeners
-            $0.endpoint = Endpoint(host: self.configuration.endpoint.host.isEmpty ? "0.0.0.0" : bound.host, port: bound.port)
+            $0.endpoint = Endpoint(
+                host: self.configuration.endpoint.host.isEmpty ? "0.0.0.0" : bound.host, port: bound.port)
         }
         for (index, listener) in listeners.enumerated() {
             let thread = try OSThread(name: "freshet-loop-\(index)") { [self] in

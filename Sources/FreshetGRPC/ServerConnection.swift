@@ -135,12 +135,15 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
                 return self.output.count - self.outputOffset < self.loop.maxBufferedOutput
             }
         } catch {
-            self.loop.logger.info("closing connection: HTTP/2 send failed", ["peer": self.peerDescription, "error": error.message])
+            self.loop.logger.info(
+                "closing connection: HTTP/2 send failed", ["peer": self.peerDescription, "error": error.message])
             self.close()
             return
         }
         self.writeOutput()
-        if !self.isClosed && self.output.count == self.outputOffset && !self.session.wantsRead && !self.session.wantsWrite {
+        if !self.isClosed && self.output.count == self.outputOffset && !self.session.wantsRead
+            && !self.session.wantsWrite
+        {
             self.close()
         }
     }
@@ -216,12 +219,14 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     private func armDeadlineTimers() {
         guard !self.streamsAwaitingDeadline.isEmpty else { return }
         for id in self.streamsAwaitingDeadline {
-            guard let stream = self.streams[id], !stream.responded, stream.timerID == nil, let deadline = stream.deadline
+            guard let stream = self.streams[id], !stream.responded, stream.timerID == nil,
+                let deadline = stream.deadline
             else { continue }
             stream.timerID = self.loop.eventLoop.schedule(at: deadline) { [weak self] in
                 guard let self, let stream = self.streams[id], !stream.responded else { return }
                 stream.timerID = nil
-                self.respond(stream, status: GRPCStatus(.deadlineExceeded, "deadline exceeded before the request was complete"))
+                self.respond(
+                    stream, status: GRPCStatus(.deadlineExceeded, "deadline exceeded before the request was complete"))
                 self.loop.markDirty(self)
             }
         }
@@ -235,7 +240,9 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         self.streams[id] = ServerStream(id: id, messageLimit: self.loop.configuration.maxMessageBytes)
     }
 
-    func http2Header(stream id: Int32, kind: HTTP2HeadersKind, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    func http2Header(
+        stream id: Int32, kind: HTTP2HeadersKind, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
+    ) {
         guard kind == .request, let stream = self.streams[id] else { return }
         switch name.count {
         case 5 where name.elementsEqual(":path".utf8):
@@ -247,14 +254,18 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         case 7 where name.elementsEqual(":method".utf8):
             if !value.elementsEqual("POST".utf8) {
                 stream.fail(
-                    GRPCStatus(.unimplemented, "method \(String(decoding: value.prefix(32), as: UTF8.self)) is not allowed; gRPC uses POST"),
+                    GRPCStatus(
+                        .unimplemented,
+                        "method \(String(decoding: value.prefix(32), as: UTF8.self)) is not allowed; gRPC uses POST"),
                     httpStatus: 405)
             }
         case 12 where name.elementsEqual("content-type".utf8):
             stream.sawContentType = true
             if !Self.isGRPCContentType(value) {
                 stream.fail(
-                    GRPCStatus(.invalidArgument, "content-type '\(String(decoding: value.prefix(64), as: UTF8.self))' is not application/grpc"),
+                    GRPCStatus(
+                        .invalidArgument,
+                        "content-type '\(String(decoding: value.prefix(64), as: UTF8.self))' is not application/grpc"),
                     httpStatus: 415)
             }
         case 2 where name.elementsEqual("te".utf8):
@@ -263,14 +274,18 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             if let timeout = GRPCTimeout.parse(value) {
                 stream.deadline = ContinuousClock.now + timeout
             } else {
-                stream.fail(GRPCStatus(.internalError, "malformed grpc-timeout '\(String(decoding: value.prefix(32), as: UTF8.self))'"))
+                stream.fail(
+                    GRPCStatus(
+                        .internalError, "malformed grpc-timeout '\(String(decoding: value.prefix(32), as: UTF8.self))'")
+                )
             }
         case 13 where name.elementsEqual("grpc-encoding".utf8):
             if !value.elementsEqual("identity".utf8) {
                 stream.fail(
                     GRPCStatus(
                         .unimplemented,
-                        "grpc-encoding '\(String(decoding: value.prefix(32), as: UTF8.self))' is not supported; this server accepts identity only"))
+                        "grpc-encoding '\(String(decoding: value.prefix(32), as: UTF8.self))' is not supported; this server accepts identity only"
+                    ))
             }
         default:
             guard let first = name.first, first != UInt8(ascii: ":") else { return }
@@ -284,7 +299,9 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
 
     func http2HeaderListTooLarge(stream id: Int32, kind: HTTP2HeadersKind, limit: Int) {
         self.streams[id]?.fail(
-            GRPCStatus(.resourceExhausted, "request headers are larger than the limit of \(limit) bytes (SETTINGS_MAX_HEADER_LIST_SIZE)"))
+            GRPCStatus(
+                .resourceExhausted,
+                "request headers are larger than the limit of \(limit) bytes (SETTINGS_MAX_HEADER_LIST_SIZE)"))
     }
 
     /// `application/grpc`, optionally followed by `+format` or `;parameters` (PROTOCOL-HTTP2.md "Content-Type").
@@ -300,12 +317,15 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         guard let stream = self.streams[id] else { return }
         if kind == .request {
             if !stream.sawContentType {
-                stream.fail(GRPCStatus(.invalidArgument, "missing content-type; gRPC requires application/grpc"), httpStatus: 415)
+                stream.fail(
+                    GRPCStatus(.invalidArgument, "missing content-type; gRPC requires application/grpc"),
+                    httpStatus: 415)
             } else if stream.routeIndex == nil && stream.failure == nil {
                 let path = stream.unknownPath ?? "(none)"
                 stream.fail(GRPCStatus(.unimplemented, "unknown method \(path)"))
             } else if !stream.sawTrailersTE {
-                stream.fail(GRPCStatus(.invalidArgument, "missing 'te: trailers' header, which gRPC over HTTP/2 requires"))
+                stream.fail(
+                    GRPCStatus(.invalidArgument, "missing 'te: trailers' header, which gRPC over HTTP/2 requires"))
             }
             if let failure = stream.failure, !endStream {
                 // Answer at once; the rest of the request is not needed (RST_STREAM NO_ERROR follows the answer).
@@ -331,10 +351,14 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             case .tooLarge(let length, let limit):
                 self.respond(
                     stream,
-                    status: GRPCStatus(.resourceExhausted, "request message of \(length) bytes is larger than the limit of \(limit) bytes"))
+                    status: GRPCStatus(
+                        .resourceExhausted,
+                        "request message of \(length) bytes is larger than the limit of \(limit) bytes"))
             case .compressedWithoutEncoding:
                 self.respond(
-                    stream, status: GRPCStatus(.internalError, "message has the compressed flag set but the call's grpc-encoding is identity"))
+                    stream,
+                    status: GRPCStatus(
+                        .internalError, "message has the compressed flag set but the call's grpc-encoding is identity"))
             case .invalidFlag(let flag):
                 self.respond(stream, status: GRPCStatus(.internalError, "invalid gRPC message flag byte \(flag)"))
             }
@@ -372,14 +396,17 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             return
         }
         if let deadline = stream.deadline, ContinuousClock.now >= deadline {
-            self.respond(stream, status: GRPCStatus(.deadlineExceeded, "deadline exceeded before the request was served"))
+            self.respond(
+                stream, status: GRPCStatus(.deadlineExceeded, "deadline exceeded before the request was served"))
             return
         }
         if stream.deframer.partialBytes > 0 {
             self.respond(
                 stream,
                 status: GRPCStatus(
-                    .internalError, "truncated gRPC message: the stream ended inside a message (\(stream.deframer.partialBytes) bytes of it arrived)"))
+                    .internalError,
+                    "truncated gRPC message: the stream ended inside a message (\(stream.deframer.partialBytes) bytes of it arrived)"
+                ))
             return
         }
         let messages = stream.deframer.takeMessages()
@@ -387,7 +414,8 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             self.respond(
                 stream,
                 status: GRPCStatus(
-                    .internalError, "a unary call carries exactly one request message; this one carried \(messages.count)"))
+                    .internalError,
+                    "a unary call carries exactly one request message; this one carried \(messages.count)"))
             return
         }
         let context = ServerCallContext(deadline: stream.deadline, metadata: stream.metadata)
@@ -402,7 +430,8 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             return
         }
         if let deadline = stream.deadline, ContinuousClock.now >= deadline {
-            self.respond(stream, status: GRPCStatus(.deadlineExceeded, "deadline exceeded while the request was served"))
+            self.respond(
+                stream, status: GRPCStatus(.deadlineExceeded, "deadline exceeded while the request was served"))
             return
         }
         let messageLength = response.count - 5
@@ -411,7 +440,8 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
                 stream,
                 status: GRPCStatus(
                     .resourceExhausted,
-                    "response message of \(messageLength) bytes is larger than the limit of \(self.loop.configuration.maxMessageBytes) bytes; ask for fewer rows"))
+                    "response message of \(messageLength) bytes is larger than the limit of \(self.loop.configuration.maxMessageBytes) bytes; ask for fewer rows"
+                ))
             return
         }
         writeGRPCPrefix(length: messageLength, into: &response)
@@ -447,7 +477,8 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         do {
             try self.session.submitResponse(stream: stream.id, headers: HeaderBlock(headers), body: false)
         } catch {
-            self.loop.logger.debug("cannot submit error response", ["peer": self.peerDescription, "error": error.message])
+            self.loop.logger.debug(
+                "cannot submit error response", ["peer": self.peerDescription, "error": error.message])
         }
     }
 }

@@ -137,10 +137,15 @@ public final class HTTP2Session {
         nghttp2_session_set_user_data(created, Unmanaged.passUnretained(self).toOpaque())
 
         var entries = [
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: settings.maxConcurrentStreams),
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: settings.initialWindowSize),
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: settings.maxHeaderListSize),
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: settings.maxFrameSize),
+            nghttp2_settings_entry(
+                settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue),
+                value: settings.maxConcurrentStreams),
+            nghttp2_settings_entry(
+                settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: settings.initialWindowSize),
+            nghttp2_settings_entry(
+                settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: settings.maxHeaderListSize),
+            nghttp2_settings_entry(
+                settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: settings.maxFrameSize),
         ]
         if role == .client {
             // A gRPC client never accepts server push.
@@ -280,7 +285,9 @@ public final class HTTP2Session {
 
     // MARK: - Callbacks (called by nghttp2 during receive/send)
 
-    fileprivate func readBody(stream: Int32, into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
+    fileprivate func readBody(
+        stream: Int32, into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>
+    ) -> Int {
         guard let body = self.bodies[stream] else {
             return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
         }
@@ -324,13 +331,16 @@ public final class HTTP2Session {
         self.delegate?.http2BeginHeaders(stream: frame.pointee.hd.stream_id, kind: self.headersKind(frame))
     }
 
-    fileprivate func header(_ frame: UnsafePointer<nghttp2_frame>, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    fileprivate func header(
+        _ frame: UnsafePointer<nghttp2_frame>, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
+    ) {
         guard !self.headerListOverflowed else { return }
         self.headerListBytes += name.count + value.count + 32
         let stream = frame.pointee.hd.stream_id
         if self.headerListBytes > self.maxHeaderListSize {
             self.headerListOverflowed = true
-            self.delegate?.http2HeaderListTooLarge(stream: stream, kind: self.headersKind(frame), limit: self.maxHeaderListSize)
+            self.delegate?.http2HeaderListTooLarge(
+                stream: stream, kind: self.headersKind(frame), limit: self.maxHeaderListSize)
             return
         }
         self.delegate?.http2Header(stream: stream, kind: self.headersKind(frame), name: name, value: value)
@@ -341,11 +351,13 @@ public final class HTTP2Session {
         let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         switch UInt32(header.type) {
         case NGHTTP2_HEADERS.rawValue:
-            self.delegate?.http2EndHeaders(stream: header.stream_id, kind: self.headersKind(frame), endStream: endStream)
+            self.delegate?.http2EndHeaders(
+                stream: header.stream_id, kind: self.headersKind(frame), endStream: endStream)
         case NGHTTP2_DATA.rawValue:
             if endStream { self.delegate?.http2EndStream(stream: header.stream_id) }
         case NGHTTP2_GOAWAY.rawValue:
-            self.delegate?.http2GoAway(lastStreamID: frame.pointee.goaway.last_stream_id, errorCode: frame.pointee.goaway.error_code)
+            self.delegate?.http2GoAway(
+                lastStreamID: frame.pointee.goaway.last_stream_id, errorCode: frame.pointee.goaway.error_code)
         default:
             break
         }

@@ -15,7 +15,8 @@ public struct Readiness: OptionSet, Sendable {
     /// The socket accepts more output.
     public static let writable = Readiness(rawValue: CFreshetLinux_EPOLLOUT)
     /// The peer hung up or the descriptor is in error; read to learn which.
-    public static let hangup = Readiness(rawValue: CFreshetLinux_EPOLLHUP | CFreshetLinux_EPOLLERR | CFreshetLinux_EPOLLRDHUP)
+    public static let hangup = Readiness(
+        rawValue: CFreshetLinux_EPOLLHUP | CFreshetLinux_EPOLLERR | CFreshetLinux_EPOLLRDHUP)
 }
 
 /// Something registered with an ``EventLoop``: called on the loop thread when its descriptor is ready.
@@ -78,7 +79,9 @@ public final class EventLoop {
         self.wakeFD = Int32(wake)
         self.owner = pthread_self()
         try Syscall.must("epoll_ctl add eventfd") {
-            Int(CFreshetLinux_epoll_ctl(self.epoll, CFreshetLinux_EPOLL_CTL_ADD, self.wakeFD, CFreshetLinux_EPOLLIN, UInt64(self.wakeFD)))
+            Int(
+                CFreshetLinux_epoll_ctl(
+                    self.epoll, CFreshetLinux_EPOLL_CTL_ADD, self.wakeFD, CFreshetLinux_EPOLLIN, UInt64(self.wakeFD)))
         }
     }
 
@@ -105,7 +108,10 @@ public final class EventLoop {
         self.preconditionInEventLoop()
         let events = interest.rawValue | CFreshetLinux_EPOLLRDHUP
         try Syscall.must("epoll_ctl add") {
-            Int(CFreshetLinux_epoll_ctl(self.epoll, CFreshetLinux_EPOLL_CTL_ADD, descriptor, events, UInt64(UInt32(bitPattern: descriptor))))
+            Int(
+                CFreshetLinux_epoll_ctl(
+                    self.epoll, CFreshetLinux_EPOLL_CTL_ADD, descriptor, events, UInt64(UInt32(bitPattern: descriptor)))
+            )
         }
         self.handlers[descriptor] = handler
     }
@@ -115,7 +121,10 @@ public final class EventLoop {
         self.preconditionInEventLoop()
         let events = interest.rawValue | CFreshetLinux_EPOLLRDHUP
         try Syscall.must("epoll_ctl mod") {
-            Int(CFreshetLinux_epoll_ctl(self.epoll, CFreshetLinux_EPOLL_CTL_MOD, descriptor, events, UInt64(UInt32(bitPattern: descriptor))))
+            Int(
+                CFreshetLinux_epoll_ctl(
+                    self.epoll, CFreshetLinux_EPOLL_CTL_MOD, descriptor, events, UInt64(UInt32(bitPattern: descriptor)))
+            )
         }
     }
 

@@ -29,43 +29,54 @@ public struct Socket: Hashable, Sendable {
     ///   - backlog: the accept queue length.
     /// - Throws: ``EndpointError`` when the host does not resolve, ``SystemError`` when bind or listen fail.
     public static func listen(on endpoint: Endpoint, reusePort: Bool, backlog: Int32 = 1024) throws -> Socket {
-        let addresses = try SocketAddress.resolve(endpoint, passive: true)
-        var lastError: SystemError?
-        for address in addresses {
-            let fd = CFreshetLinux_socket_stream(address.family)
-            guard fd >= 0 else {
-                lastError = SystemError(errno: CFreshetLinux_errno(), call: "socket")
-                continue
+        try Self.firstWorking(of: SocketAddress.resolve(endpoint, passive: true), call: "listen \(endpoint)") {
+            socket, address throws(SystemError) in
+            try socket.setOption(SOL_SOCKET, SO_REUSEADDR, 1)
+            if reusePort {
+                try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1)
             }
-            let socket = Socket(descriptor: fd)
-            do throws(SystemError) {
-                try socket.setOption(SOL_SOCKET, SO_REUSEADDR, 1)
-                if reusePort {
-                    try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1)
-                }
-                var storage = address.storage
-                try Syscall.must("bind \(endpoint)") {
-                    withUnsafePointer(to: &storage) { pointer in
-                        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                            Int(Glibc.bind(fd, $0, address.length))
-                        }
+            var storage = address.storage
+            try Syscall.must("bind \(endpoint)") {
+                withUnsafePointer(to: &storage) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        Int(Glibc.bind(socket.descriptor, $0, address.length))
                     }
                 }
-                try Syscall.must("listen \(endpoint)") { Int(Glibc.listen(fd, backlog)) }
-                return socket
-            } catch {
-                socket.close()
-                lastError = error
             }
+            try Syscall.must("listen \(endpoint)") { Int(Glibc.listen(socket.descriptor, backlog)) }
         }
-        throw lastError ?? SystemError(errno: EADDRNOTAVAIL, call: "listen \(endpoint)")
     }
 
     /// Connects to `endpoint`, blocking until connected or `timeout` passes, and returns a non-blocking socket with
     /// TCP_NODELAY set.
     /// - Throws: ``EndpointError`` when the host does not resolve; ``SystemError`` (ECONNREFUSED, ETIMEDOUT, …).
     public static func connect(to endpoint: Endpoint, timeout: Duration = .seconds(10)) throws -> Socket {
-        let addresses = try SocketAddress.resolve(endpoint, passive: false)
+        try Self.firstWorking(of: SocketAddress.resolve(endpoint, passive: false), call: "connect \(endpoint)") {
+            socket, address throws(SystemError) in
+            var storage = address.storage
+            let started = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(socket.descriptor, $0, address.length)
+                }
+            }
+            if started != 0 {
+                let code = CFreshetLinux_errno()
+                guard code == EINPROGRESS else { throw SystemError(errno: code, call: "connect \(endpoint)") }
+                guard try socket.poll(events: Int16(POLLOUT), timeout: timeout) else {
+                    throw SystemError(errno: ETIMEDOUT, call: "connect \(endpoint)")
+                }
+                let pending = try socket.intOption(SOL_SOCKET, SO_ERROR)
+                if pending != 0 { throw SystemError(errno: pending, call: "connect \(endpoint)") }
+            }
+            try socket.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        }
+    }
+
+    /// Tries each resolved address in turn: makes a non-blocking socket and runs `setUp` on it; returns the first
+    /// socket set up without error, closing the others. Throws the last error when none works.
+    private static func firstWorking(
+        of addresses: [SocketAddress], call: String, _ setUp: (Socket, SocketAddress) throws(SystemError) -> Void
+    ) throws(SystemError) -> Socket {
         var lastError: SystemError?
         for address in addresses {
             let fd = CFreshetLinux_socket_stream(address.family)
@@ -75,27 +86,14 @@ public struct Socket: Hashable, Sendable {
             }
             let socket = Socket(descriptor: fd)
             do throws(SystemError) {
-                var storage = address.storage
-                let started = withUnsafePointer(to: &storage) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, address.length) }
-                }
-                if started != 0 {
-                    let code = CFreshetLinux_errno()
-                    guard code == EINPROGRESS else { throw SystemError(errno: code, call: "connect \(endpoint)") }
-                    guard try socket.poll(events: Int16(POLLOUT), timeout: timeout) else {
-                        throw SystemError(errno: ETIMEDOUT, call: "connect \(endpoint)")
-                    }
-                    let pending = try socket.intOption(SOL_SOCKET, SO_ERROR)
-                    if pending != 0 { throw SystemError(errno: pending, call: "connect \(endpoint)") }
-                }
-                try socket.setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+                try setUp(socket, address)
                 return socket
             } catch {
                 socket.close()
                 lastError = error
             }
         }
-        throw lastError ?? SystemError(errno: EADDRNOTAVAIL, call: "connect \(endpoint)")
+        throw lastError ?? SystemError(errno: EADDRNOTAVAIL, call: call)
     }
 
     // MARK: - Using

@@ -20,12 +20,14 @@ public final class OSThread: Sendable {
     public init(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var handle = pthread_t()
-        let status = pthread_create(&handle, nil, { argument in
-            // Owner: the retain taken in init is released here, once the body has run.
-            let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
-            box.body()
-            return nil
-        }, box)
+        let status = pthread_create(
+            &handle, nil,
+            { argument in
+                // Owner: the retain taken in init is released here, once the body has run.
+                let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+                box.body()
+                return nil
+            }, box)
         guard status == 0 else {
             Unmanaged<Box>.fromOpaque(box).release()
             throw SystemError(errno: status, call: "pthread_create")

@@ -91,7 +91,9 @@ public struct StoredRowView {
             let offset = self.offset(index)
             guard offset >= previous, payloadStart + offset <= bytes.count else { return nil }
             if index > 0 {
-                guard Self.isField(2, bytes, from: payloadStart + previous, to: payloadStart + offset) else { return nil }
+                guard Self.isField(2, bytes, from: payloadStart + previous, to: payloadStart + offset) else {
+                    return nil
+                }
             }
             previous = offset
         }
@@ -126,11 +128,15 @@ public struct StoredRowView {
     public var isTombstone: Bool { self.bytes[1] & 1 != 0 }
 
     public var eventTime: Timestamp {
-        Timestamp(nanosecondsSinceEpoch: Int64(bitPattern: self.bytes.loadUnaligned(fromByteOffset: 2, as: UInt64.self).littleEndian))
+        Timestamp(
+            nanosecondsSinceEpoch: Int64(
+                bitPattern: self.bytes.loadUnaligned(fromByteOffset: 2, as: UInt64.self).littleEndian))
     }
 
     public var ingestTime: Timestamp {
-        Timestamp(nanosecondsSinceEpoch: Int64(bitPattern: self.bytes.loadUnaligned(fromByteOffset: 10, as: UInt64.self).littleEndian))
+        Timestamp(
+            nanosecondsSinceEpoch: Int64(
+                bitPattern: self.bytes.loadUnaligned(fromByteOffset: 10, as: UInt64.self).littleEndian))
     }
 
     private func offset(_ index: Int) -> Int {

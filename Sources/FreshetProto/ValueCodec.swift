@@ -32,25 +32,33 @@ public enum ValueCodec {
             ProtoWire.appendBytesField(7, bytes, to: &output)
         case .int64List(let numbers):
             ProtoWire.appendMessageField(8, to: &output) { list in
-                Self.appendPacked(1, numbers.count, to: &list) { numbers.reduce(0) { $0 + ProtoWire.varintSize(UInt64(bitPattern: $1)) } } fill: { list in
+                Self.appendPacked(1, numbers.count, to: &list) {
+                    numbers.reduce(0) { $0 + ProtoWire.varintSize(UInt64(bitPattern: $1)) }
+                } fill: { list in
                     for number in numbers { ProtoWire.appendVarint(UInt64(bitPattern: number), to: &list) }
                 }
             }
         case .doubleList(let numbers):
             ProtoWire.appendMessageField(9, to: &output) { list in
-                Self.appendPacked(1, numbers.count, to: &list) { numbers.count * 8 } fill: { list in
+                Self.appendPacked(1, numbers.count, to: &list) {
+                    numbers.count * 8
+                } fill: { list in
                     for number in numbers { ProtoWire.appendFixed64(number.bitPattern, to: &list) }
                 }
             }
         case .floatList(let numbers):
             ProtoWire.appendMessageField(10, to: &output) { list in
-                Self.appendPacked(1, numbers.count, to: &list) { numbers.count * 4 } fill: { list in
+                Self.appendPacked(1, numbers.count, to: &list) {
+                    numbers.count * 4
+                } fill: { list in
                     for number in numbers { ProtoWire.appendFixed32(number.bitPattern, to: &list) }
                 }
             }
         case .boolList(let flags):
             ProtoWire.appendMessageField(11, to: &output) { list in
-                Self.appendPacked(1, flags.count, to: &list) { flags.count } fill: { list in
+                Self.appendPacked(1, flags.count, to: &list) {
+                    flags.count
+                } fill: { list in
                     for flag in flags { list.append(flag ? 1 : 0) }
                 }
             }
@@ -120,7 +128,8 @@ public enum ValueCodec {
             return .boolList(UnsafeBufferPointer(start: list.values, count: list.n_values).map { $0 != 0 })
         case FRESHET__V1__VALUE__KIND_STRING_LIST:
             let list = value.string_list.pointee
-            return .stringList(UnsafeBufferPointer(start: list.values, count: list.n_values).map { String(cString: $0!) })
+            return .stringList(
+                UnsafeBufferPointer(start: list.values, count: list.n_values).map { String(cString: $0!) })
         case FRESHET__V1__VALUE__KIND_BYTES_LIST:
             let list = value.bytes_list.pointee
             return .bytesList(UnsafeBufferPointer(start: list.values, count: list.n_values).map { bytesOf($0) })

@@ -62,14 +62,17 @@ final class FeatureLookupService {
     }
 
     /// Serves one GetFeatures call.
-    func getFeatures(_ bytes: UnsafeRawBufferPointer, _ context: ServerCallContext, _ response: inout [UInt8]) throws(GRPCStatus) {
+    func getFeatures(
+        _ bytes: UnsafeRawBufferPointer, _ context: ServerCallContext, _ response: inout [UInt8]
+    ) throws(GRPCStatus) {
         guard let request = self.decoder.decode(bytes) else {
             throw GRPCStatus(.invalidArgument, "the request is not a valid freshet.v1.GetFeaturesRequest")
         }
         let plan = try self.plan(for: request)
         let rows = request.rowCount
         if rows > self.limits.maxRows {
-            throw GRPCStatus(.invalidArgument, "the request has \(rows) rows; the limit is \(self.limits.maxRows) (--max-rows)")
+            throw GRPCStatus(
+                .invalidArgument, "the request has \(rows) rows; the limit is \(self.limits.maxRows) (--max-rows)")
         }
         if context.deadlineExceeded {
             throw GRPCStatus(.deadlineExceeded, "deadline exceeded before the lookup")
@@ -79,7 +82,8 @@ final class FeatureLookupService {
         var failure: GRPCStatus?
         do {
             try self.reader.withTransaction { transaction in
-                failure = self.lookUp(request, plan: plan, rows: rows, now: now, maxStaleness: requestLimit, in: transaction)
+                failure = self.lookUp(
+                    request, plan: plan, rows: rows, now: now, maxStaleness: requestLimit, in: transaction)
                 if failure == nil {
                     self.writer.write(plan: plan.encoded, lookups: self.lookups, rows: rows, into: &response)
                 }
@@ -103,12 +107,14 @@ final class FeatureLookupService {
             let known = self.servicePlans.map { String(decoding: $0.serviceName, as: UTF8.self) }.sorted()
             throw GRPCStatus(
                 .invalidArgument,
-                "unknown feature service '\(name)' (this server serves: \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
+                "unknown feature service '\(name)' (this server serves: \(known.isEmpty ? "none" : known.joined(separator: ", ")))"
+            )
         case .references(let references):
             let cacheKey = references.joined(separator: ",")
             if let plan = self.referencePlans[cacheKey] { return plan }
             do throws(QueryPlanError) {
-                let plan = try BoundPlan(plan: QueryPlan(references: references, registry: self.store.registry), store: self.store)
+                let plan = try BoundPlan(
+                    plan: QueryPlan(references: references, registry: self.store.registry), store: self.store)
                 if self.referencePlans.count >= 256 { self.referencePlans.removeAll() }
                 self.referencePlans[cacheKey] = plan
                 return plan
@@ -155,7 +161,8 @@ final class FeatureLookupService {
                 if self.key.count > EntityKey.maximumLength {
                     return GRPCStatus(
                         .invalidArgument,
-                        "row \(row): the key for view '\(projection.name)' is \(self.key.count) bytes; the limit is \(EntityKey.maximumLength)")
+                        "row \(row): the key for view '\(projection.name)' is \(self.key.count) bytes; the limit is \(EntityKey.maximumLength)"
+                    )
                 }
                 let stored: UnsafeRawBufferPointer?
                 do {
@@ -170,7 +177,8 @@ final class FeatureLookupService {
                     continue
                 }
                 guard let view = StoredRowView(stored) else {
-                    return GRPCStatus(.dataLoss, "a stored row of view '\(projection.view.name)' is unreadable (row \(row))")
+                    return GRPCStatus(
+                        .dataLoss, "a stored row of view '\(projection.view.name)' is unreadable (row \(row))")
                 }
                 if view.isTombstone {
                     self.lookups.append(.notFound)
@@ -185,7 +193,9 @@ final class FeatureLookupService {
         return nil
     }
 
-    private static func keyProblem(_ slot: RequestKeyValue, _ key: QueryPlan.RequestKey, row: Int, plan: QueryPlan) -> String? {
+    private static func keyProblem(
+        _ slot: RequestKeyValue, _ key: QueryPlan.RequestKey, row: Int, plan: QueryPlan
+    ) -> String? {
         switch (slot, key.type) {
         case (.string, .string), (.int64, .int64), (.null, _):
             return nil

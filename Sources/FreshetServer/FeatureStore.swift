@@ -95,7 +95,8 @@ public final class FeatureStore: Sendable {
         let oldKeys = old.filter { !$0.hasPrefix("feature ") }
         let newKeys = new.filter { !$0.hasPrefix("feature ") }
         if oldKeys != newKeys {
-            return "was stored with entity key [\(oldKeys.dropFirst().joined(separator: ", "))], but the registry has [\(newKeys.dropFirst().joined(separator: ", "))]"
+            return
+                "was stored with entity key [\(oldKeys.dropFirst().joined(separator: ", "))], but the registry has [\(newKeys.dropFirst().joined(separator: ", "))]"
         }
         let oldFeatures = old.filter { $0.hasPrefix("feature ") }
         let newFeatures = new.filter { $0.hasPrefix("feature ") }
@@ -104,7 +105,8 @@ public final class FeatureStore: Sendable {
                 return "stores feature '\(feature.dropFirst(8))', which the registry removed"
             }
             if newFeatures[index] != feature {
-                return "stores feature \(index + 1) as '\(feature.dropFirst(8))', but the registry has '\(newFeatures[index].dropFirst(8))'"
+                return
+                    "stores feature \(index + 1) as '\(feature.dropFirst(8))', but the registry has '\(newFeatures[index].dropFirst(8))'"
             }
         }
         return nil
@@ -188,7 +190,9 @@ extension FeatureStore {
             try transaction.forEach(meta, from: Array("schema/".utf8)) { key, value in
                 let name = String(decoding: key, as: UTF8.self)
                 guard name.hasPrefix("schema/") else { return false }
-                let features = String(decoding: value, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("feature ") }
+                let features = String(decoding: value, as: UTF8.self).split(separator: "\n").filter {
+                    $0.hasPrefix("feature ")
+                }
                 schemas.append((String(name.dropFirst(7)), features.count))
                 return true
             }

@@ -39,7 +39,9 @@ final class HealthState: Sendable {
     }
 
     /// The `grpc.health.v1.Health/Check` handler.
-    func check(_ bytes: UnsafeRawBufferPointer, _ context: ServerCallContext, _ response: inout [UInt8]) throws(GRPCStatus) {
+    func check(
+        _ bytes: UnsafeRawBufferPointer, _ context: ServerCallContext, _ response: inout [UInt8]
+    ) throws(GRPCStatus) {
         guard let service = HealthCodec.decodeRequest(bytes) else {
             throw GRPCStatus(.invalidArgument, "the request is not a valid grpc.health.v1.HealthCheckRequest")
         }
@@ -61,10 +63,14 @@ public enum FreshetServer {
     public static func serve(_ options: ServeOptions, logger: Logger) throws -> Int32 {
         // Before any thread starts, so that every thread inherits the blocked mask and signals arrive here.
         let signals = try TerminationSignals.block()
-        let store = try FeatureStore(directory: options.dataDirectory, registry: options.registry, options: options.store)
+        let store = try FeatureStore(
+            directory: options.dataDirectory, registry: options.registry, options: options.store)
         var plans: [BoundPlan] = []
         for service in options.registry.services {
-            plans.append(try BoundPlan(plan: QueryPlan(service: service.name, registry: options.registry), store: store, serviceName: service.name))
+            plans.append(
+                try BoundPlan(
+                    plan: QueryPlan(service: service.name, registry: options.registry), store: store,
+                    serviceName: service.name))
         }
         let health = HealthState()
         let limits = options.limits
@@ -82,7 +88,8 @@ public enum FreshetServer {
             "serving",
             [
                 "endpoint": server.endpoint.description, "data": options.dataDirectory,
-                "threads": String(options.grpc.threads), "views": counts.map { "\($0.view)=\($0.rows)" }.joined(separator: ","),
+                "threads": String(options.grpc.threads),
+                "views": counts.map { "\($0.view)=\($0.rows)" }.joined(separator: ","),
                 "services": options.registry.services.map(\.name).joined(separator: ","),
                 "max_rows": String(options.limits.maxRows), "max_message_bytes": String(options.grpc.maxMessageBytes),
             ])
@@ -93,7 +100,9 @@ public enum FreshetServer {
             guard let signal = TerminationSignals.wait(signals, timeout: .milliseconds(200)) else { continue }
             signalsSeen += 1
             if signalsSeen == 1 {
-                logger.info("draining", ["signal": String(signal), "drain_timeout": options.grpc.drainTimeout.freshetDescription])
+                logger.info(
+                    "draining",
+                    ["signal": String(signal), "drain_timeout": options.grpc.drainTimeout.freshetDescription])
                 health.set(serving: false)
                 server.shutdown(graceful: true)
             } else {

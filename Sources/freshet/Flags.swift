@@ -86,7 +86,8 @@ struct Flags {
     func integer(_ name: String, default fallback: Int, range: ClosedRange<Int>) throws(UsageError) -> Int {
         guard let text = self.value(name) else { return fallback }
         guard let number = Int(text), range.contains(number) else {
-            throw UsageError("--\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+            throw UsageError(
+                "--\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
         }
         return number
     }

@@ -12,17 +12,27 @@ enum GetCommand {
     static let specs: [FlagSpec] = [
         FlagSpec(name: "server", kind: .value(placeholder: "HOST:PORT"), help: "the server (default 127.0.0.1:50051)"),
         FlagSpec(name: "service", kind: .value(placeholder: "NAME"), help: "a feature service from the registry"),
-        FlagSpec(name: "features", kind: .repeated(placeholder: "VIEW:FEATURE[,...]"), help: "explicit feature refs instead of --service"),
-        FlagSpec(name: "row", kind: .repeated(placeholder: "KEY=VALUE[,...]"), help: "one entity row; KEY:int64=N for int64 keys, KEY:null for a null key"),
-        FlagSpec(name: "max-staleness", kind: .value(placeholder: "DURATION"), help: "rows older than this are STALE (e.g. 90s, 2h)"),
-        FlagSpec(name: "timeout", kind: .value(placeholder: "DURATION"), help: "deadline sent as grpc-timeout (default 10s)"),
+        FlagSpec(
+            name: "features", kind: .repeated(placeholder: "VIEW:FEATURE[,...]"),
+            help: "explicit feature refs instead of --service"),
+        FlagSpec(
+            name: "row", kind: .repeated(placeholder: "KEY=VALUE[,...]"),
+            help: "one entity row; KEY:int64=N for int64 keys, KEY:null for a null key"),
+        FlagSpec(
+            name: "max-staleness", kind: .value(placeholder: "DURATION"),
+            help: "rows older than this are STALE (e.g. 90s, 2h)"),
+        FlagSpec(
+            name: "timeout", kind: .value(placeholder: "DURATION"), help: "deadline sent as grpc-timeout (default 10s)"),
         FlagSpec(name: "json", kind: .toggle, help: "print one JSON document"),
     ]
 
     static func run(_ arguments: [String]) throws -> Int32 {
         if arguments.contains("--help") {
-            Console.out(usage("freshet get [--server HOST:PORT] (--service S | --features view:feature[,...]) --row key=value[,key=value] [--row ...] [--json]",
-                "Calls GetFeatures and prints each row's status, values, event_time and ingest_time per view.\nExits 1 with the gRPC status on error.", Self.specs))
+            Console.out(
+                usage(
+                    "freshet get [--server HOST:PORT] (--service S | --features view:feature[,...]) --row key=value[,key=value] [--row ...] [--json]",
+                    "Calls GetFeatures and prints each row's status, values, event_time and ingest_time per view.\nExits 1 with the gRPC status on error.",
+                    Self.specs))
             return 0
         }
         let flags = try Flags(arguments, specs: Self.specs)
@@ -252,7 +262,11 @@ func writeJSON(_ value: FeatureValue, to writer: inout JSONWriter) {
 }
 
 private func writeFloat(_ number: Float, to writer: inout JSONWriter) {
-    if number.isFinite, let literal = JSONNumber(text: number.description.contains(".") || number.description.contains("e") ? number.description : number.description + ".0") {
+    if number.isFinite,
+        let literal = JSONNumber(
+            text: number.description.contains(".") || number.description.contains("e")
+                ? number.description : number.description + ".0")
+    {
         writer.writeNumber(literal)
     } else {
         writer.writeDouble(Double(number))

@@ -8,20 +8,31 @@ import FreshetServer
 
 enum LoadCommand {
     static let specs: [FlagSpec] = [
-        FlagSpec(name: "data", kind: .value(placeholder: "DIR"), help: "data directory (may be in use by a running server)"),
+        FlagSpec(
+            name: "data", kind: .value(placeholder: "DIR"), help: "data directory (may be in use by a running server)"),
         FlagSpec(name: "registry", kind: .value(placeholder: "FILE"), help: "registry JSON"),
         FlagSpec(name: "view", kind: .value(placeholder: "VIEW"), help: "the feature view to load"),
-        FlagSpec(name: "csv", kind: .value(placeholder: "FILE"), help: "CSV with a header naming the join keys and features"),
-        FlagSpec(name: "jsonl", kind: .value(placeholder: "FILE"), help: "JSON lines {\"entity\":{..},\"event_time\":..,\"features\":{..}}"),
-        FlagSpec(name: "event-time-column", kind: .value(placeholder: "NAME"), help: "column (CSV) or member (JSONL) holding each row's ISO 8601 event time"),
-        FlagSpec(name: "event-time", kind: .value(placeholder: "ISO8601"), help: "one event time for every row (CSV default: now)"),
+        FlagSpec(
+            name: "csv", kind: .value(placeholder: "FILE"), help: "CSV with a header naming the join keys and features"),
+        FlagSpec(
+            name: "jsonl", kind: .value(placeholder: "FILE"),
+            help: "JSON lines {\"entity\":{..},\"event_time\":..,\"features\":{..}}"),
+        FlagSpec(
+            name: "event-time-column", kind: .value(placeholder: "NAME"),
+            help: "column (CSV) or member (JSONL) holding each row's ISO 8601 event time"),
+        FlagSpec(
+            name: "event-time", kind: .value(placeholder: "ISO8601"),
+            help: "one event time for every row (CSV default: now)"),
         FlagSpec(name: "map-size", kind: .value(placeholder: "SIZE"), help: "LMDB map size (default 4GiB)"),
     ]
 
     static func run(_ arguments: [String]) throws -> Int32 {
         if arguments.contains("--help") {
-            Console.out(usage("freshet load --data DIR --registry FILE --view VIEW (--csv FILE | --jsonl FILE) [options]",
-                "Loads every row of the file into the view in one LMDB write transaction: a bad line loads nothing.\nA stored row with a newer event_time is kept (newest event wins). Works while a server runs on DIR.", Self.specs))
+            Console.out(
+                usage(
+                    "freshet load --data DIR --registry FILE --view VIEW (--csv FILE | --jsonl FILE) [options]",
+                    "Loads every row of the file into the view in one LMDB write transaction: a bad line loads nothing.\nA stored row with a newer event_time is kept (newest event wins). Works while a server runs on DIR.",
+                    Self.specs))
             return 0
         }
         let flags = try Flags(arguments, specs: Self.specs)
@@ -29,7 +40,9 @@ enum LoadCommand {
         let registry = try loadRegistry(try flags.required("registry"))
         let viewName = try flags.required("view")
         guard let view = registry.view(named: viewName), let entity = registry.entity(named: view.entity) else {
-            throw UsageError("--view: the registry has no feature view '\(viewName)' (it has: \(registry.views.map(\.name).joined(separator: ", ")))")
+            throw UsageError(
+                "--view: the registry has no feature view '\(viewName)' (it has: \(registry.views.map(\.name).joined(separator: ", ")))"
+            )
         }
         let csv = flags.value("csv")
         let jsonl = flags.value("jsonl")
@@ -66,7 +79,9 @@ enum LoadCommand {
         let store = try FeatureStore(directory: data, registry: registry, options: options)
         let summary = try store.load(view: viewName, rows: rows, ingestTime: Timestamp.now())
         let elapsed = ContinuousClock.now - started
-        print("loaded \(summary.written) rows into \(viewName) from \(path) (\(summary.skippedOlder) kept because the stored row is newer) in \(elapsed.formatted)")
+        print(
+            "loaded \(summary.written) rows into \(viewName) from \(path) (\(summary.skippedOlder) kept because the stored row is newer) in \(elapsed.formatted)"
+        )
         return 0
     }
 }

@@ -20,22 +20,43 @@ func loadRegistry(_ path: String) throws -> Registry {
 
 enum ServeCommand {
     static let specs: [FlagSpec] = [
-        FlagSpec(name: "data", kind: .value(placeholder: "DIR"), help: "data directory (an LMDB environment; created if missing)"),
-        FlagSpec(name: "registry", kind: .value(placeholder: "FILE"), help: "registry JSON: entities, feature views, feature services"),
-        FlagSpec(name: "listen", kind: .value(placeholder: "HOST:PORT"), help: "address to serve gRPC on (default 127.0.0.1:50051; port 0 = any free port)"),
+        FlagSpec(
+            name: "data", kind: .value(placeholder: "DIR"),
+            help: "data directory (an LMDB environment; created if missing)"),
+        FlagSpec(
+            name: "registry", kind: .value(placeholder: "FILE"),
+            help: "registry JSON: entities, feature views, feature services"),
+        FlagSpec(
+            name: "listen", kind: .value(placeholder: "HOST:PORT"),
+            help: "address to serve gRPC on (default 127.0.0.1:50051; port 0 = any free port)"),
         FlagSpec(name: "threads", kind: .value(placeholder: "N"), help: "event loop threads (default: one per CPU)"),
-        FlagSpec(name: "max-rows", kind: .value(placeholder: "N"), help: "most entity rows per GetFeatures request (default 10000)"),
-        FlagSpec(name: "max-message-bytes", kind: .value(placeholder: "SIZE"), help: "largest request or response message (default 4MiB)"),
-        FlagSpec(name: "max-concurrent-streams", kind: .value(placeholder: "N"), help: "HTTP/2 streams per connection (default 100)"),
-        FlagSpec(name: "map-size", kind: .value(placeholder: "SIZE"), help: "LMDB map size, the most the store may grow to (default 4GiB)"),
-        FlagSpec(name: "drain-timeout", kind: .value(placeholder: "DURATION"), help: "how long SIGTERM waits for open calls (default 10s)"),
-        FlagSpec(name: "log-level", kind: .value(placeholder: "LEVEL"), help: "debug, info, warning or error (default info); logs are JSON lines on stderr"),
+        FlagSpec(
+            name: "max-rows", kind: .value(placeholder: "N"),
+            help: "most entity rows per GetFeatures request (default 10000)"),
+        FlagSpec(
+            name: "max-message-bytes", kind: .value(placeholder: "SIZE"),
+            help: "largest request or response message (default 4MiB)"),
+        FlagSpec(
+            name: "max-concurrent-streams", kind: .value(placeholder: "N"),
+            help: "HTTP/2 streams per connection (default 100)"),
+        FlagSpec(
+            name: "map-size", kind: .value(placeholder: "SIZE"),
+            help: "LMDB map size, the most the store may grow to (default 4GiB)"),
+        FlagSpec(
+            name: "drain-timeout", kind: .value(placeholder: "DURATION"),
+            help: "how long SIGTERM waits for open calls (default 10s)"),
+        FlagSpec(
+            name: "log-level", kind: .value(placeholder: "LEVEL"),
+            help: "debug, info, warning or error (default info); logs are JSON lines on stderr"),
     ]
 
     static func run(_ arguments: [String]) throws -> Int32 {
         if arguments.contains("--help") {
-            Console.out(usage("freshet serve --data DIR --registry FILE [--listen HOST:PORT] [options]",
-                "Serves freshet.v1.FeatureServing/GetFeatures and grpc.health.v1.Health/Check over gRPC (HTTP/2\ncleartext). Prints 'listening HOST:PORT' once it accepts connections. SIGTERM drains and exits 0.", Self.specs))
+            Console.out(
+                usage(
+                    "freshet serve --data DIR --registry FILE [--listen HOST:PORT] [options]",
+                    "Serves freshet.v1.FeatureServing/GetFeatures and grpc.health.v1.Health/Check over gRPC (HTTP/2\ncleartext). Prints 'listening HOST:PORT' once it accepts connections. SIGTERM drains and exits 0.",
+                    Self.specs))
             return 0
         }
         let flags = try Flags(arguments, specs: Self.specs)
@@ -60,7 +81,8 @@ enum ServeCommand {
         guard (1024...(1 << 30)).contains(grpc.maxMessageBytes) else {
             throw UsageError("--max-message-bytes must be from 1KiB to 1GiB")
         }
-        grpc.http2.maxConcurrentStreams = UInt32(try flags.integer("max-concurrent-streams", default: 100, range: 1...10_000))
+        grpc.http2.maxConcurrentStreams = UInt32(
+            try flags.integer("max-concurrent-streams", default: 100, range: 1...10_000))
         grpc.drainTimeout = try flags.duration("drain-timeout", default: .seconds(10)) ?? .seconds(10)
 
         let registry = try loadRegistry(registryPath)

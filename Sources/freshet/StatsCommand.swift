@@ -8,13 +8,17 @@ import FreshetServer
 
 enum StatsCommand {
     static let specs: [FlagSpec] = [
-        FlagSpec(name: "data", kind: .value(placeholder: "DIR"), help: "data directory (may be in use by a running server)"),
+        FlagSpec(
+            name: "data", kind: .value(placeholder: "DIR"), help: "data directory (may be in use by a running server)"),
         FlagSpec(name: "json", kind: .toggle, help: "print one JSON document"),
     ]
 
     static func run(_ arguments: [String]) throws -> Int32 {
         if arguments.contains("--help") {
-            Console.out(usage("freshet stats --data DIR [--json]", "Prints each stored view with its row count, and the LMDB map usage.", Self.specs))
+            Console.out(
+                usage(
+                    "freshet stats --data DIR [--json]",
+                    "Prints each stored view with its row count, and the LMDB map usage.", Self.specs))
             return 0
         }
         let flags = try Flags(arguments, specs: Self.specs)

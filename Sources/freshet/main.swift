@@ -6,7 +6,7 @@ import FreshetCore
 import FreshetPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The version reported by `freshet version` and in logs.
@@ -18,17 +18,21 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws 
     ("load", "bulk-load a CSV or JSONL file into a feature view", LoadCommand.run),
     ("get", "look up features on a running server", GetCommand.run),
     ("stats", "show the views and row counts of a data directory", StatsCommand.run),
-    ("version", "print the version", { _ in
-        print("freshet \(freshetVersion)")
-        return 0
-    }),
+    (
+        "version", "print the version",
+        { _ in
+            print("freshet \(freshetVersion)")
+            return 0
+        }
+    ),
 ]
 
 @MainActor
 func topLevelUsage() -> String {
     var lines = ["usage: freshet <command> [options]", "", "commands:"]
     for command in commands {
-        lines.append("  " + command.name + String(repeating: " ", count: max(1, 10 - command.name.count)) + command.summary)
+        lines.append(
+            "  " + command.name + String(repeating: " ", count: max(1, 10 - command.name.count)) + command.summary)
     }
     lines.append("")
     lines.append("Run 'freshet <command> --help' for a command's options.")

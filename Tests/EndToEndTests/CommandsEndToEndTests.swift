@@ -23,12 +23,16 @@ struct CommandsEndToEndTests {
             (header + good + good + "N3,2004,Fixed wing,EMBRAER\n", ":4:", "expected 9 fields, found 4"),
             (header + good + ",2004,Fixed wing,EMBRAER,E,2,55,,Turbo-fan\n", ":3:", "join key 'tailnum' is empty"),
             (header + "N4,2004,\"Fixed wing,EMBRAER,E,2,55,,Turbo-fan\n", ":2:", "unterminated"),
-            ("tailnum,year,type,manufacturer,model,engines,seats,speed,engine,wingspan\n", ":1:", "'wingspan' is not a join key or feature"),
+            (
+                "tailnum,year,type,manufacturer,model,engines,seats,speed,engine,wingspan\n", ":1:",
+                "'wingspan' is not a join key or feature"
+            ),
             ("tailnum,year\n", ":1:", "lacks columns"),
         ]
         for (index, (text, line, reason)) in cases.enumerated() {
             let file = scratch.write("bad\(index).csv", text)
-            let result = freshet("load", "--data", data, "--registry", Paths.registry, "--view", "planes", "--csv", file)
+            let result = freshet(
+                "load", "--data", data, "--registry", Paths.registry, "--view", "planes", "--csv", file)
             #expect(result.status == 1, "case \(index): \(result.stderr)")
             #expect(result.stderr.contains(file + line), "case \(index) should name \(file)\(line): \(result.stderr)")
             #expect(result.stderr.contains(reason), "case \(index) should say \(reason): \(result.stderr)")
@@ -55,8 +59,10 @@ struct CommandsEndToEndTests {
 
         // A reload with an older event time keeps the newer rows (newest event wins).
         let older = freshet(
-            "load", "--data", data, "--registry", Paths.registry, "--view", "planes", "--csv", scratch.write(
-                "old.csv", "tailnum,year,type,manufacturer,model,engines,seats,speed,engine\nN14228,1999,x,y,z,2,1,,e\n"),
+            "load", "--data", data, "--registry", Paths.registry, "--view", "planes", "--csv",
+            scratch.write(
+                "old.csv", "tailnum,year,type,manufacturer,model,engines,seats,speed,engine\nN14228,1999,x,y,z,2,1,,e\n"
+            ),
             "--event-time", "2000-01-01T00:00:00Z")
         #expect(older.status == 0)
         #expect(older.stdout.contains("loaded 0 rows"), "\(older.stdout)")
@@ -122,16 +128,20 @@ struct CommandsEndToEndTests {
         try load(data: data, view: "planes", csv: Paths.examples + "/planes.csv")
         let server = try ServerProcess(data: data, scratch: scratch)
         let address = server.endpoint.description
-        let text = freshet("get", "--server", address, "--features", "planes:year,planes:seats", "--row", "tailnum=N10156", "--row", "tailnum=NOPE")
+        let text = freshet(
+            "get", "--server", address, "--features", "planes:year,planes:seats", "--row", "tailnum=N10156", "--row",
+            "tailnum=NOPE")
         #expect(text.status == 0, "\(text.stderr)")
         #expect(text.stdout.contains("planes  PRESENT"))
         #expect(text.stdout.contains("year=2004  seats=55"))
         #expect(text.stdout.contains("planes  NOT_FOUND"))
 
-        let json = freshet("get", "--server", address, "--features", "planes:year,planes:speed", "--row", "tailnum=N10156", "--json")
+        let json = freshet(
+            "get", "--server", address, "--features", "planes:year,planes:speed", "--row", "tailnum=N10156", "--json")
         #expect(json.status == 0, "\(json.stderr)")
         let document = try JSONParser.parse(json.stdout)
-        let view = document.objectValue?["rows"]?.arrayValue?.first?.objectValue?["views"]?.objectValue?["planes"]?.objectValue
+        let view = document.objectValue?["rows"]?.arrayValue?.first?.objectValue?["views"]?.objectValue?["planes"]?
+            .objectValue
         #expect(view?["status"] == .string("PRESENT"))
         #expect(view?["values"]?.objectValue?["year"] == .number(JSONNumber(2004)))
         #expect(view?["values"]?.objectValue?["speed"] == .null, "a null value prints as null")
@@ -156,7 +166,9 @@ struct CommandsEndToEndTests {
         for client in clients {
             let response = try client.unary(
                 path: "/freshet.v1.FeatureServing/GetFeatures",
-                request: FeaturesRequest(target: .references(["planes:seats"]), rows: [[("tailnum", .string("N14228"))]]).encoded())
+                request: FeaturesRequest(
+                    target: .references(["planes:seats"]), rows: [[("tailnum", .string("N14228"))]]
+                ).encoded())
             #expect(response.status.code == .ok)
         }
         let started = ContinuousClock.now

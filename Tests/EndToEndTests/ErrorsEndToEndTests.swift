@@ -40,7 +40,9 @@ final class ErrorsEndToEndTests {
         #expect(response.status.code == code, "\(response.status)", sourceLocation: sourceLocation)
         #expect(response.statusFromServer, sourceLocation: sourceLocation)
         for part in parts {
-            #expect(response.status.message.contains(part), "'\(response.status.message)' should mention '\(part)'", sourceLocation: sourceLocation)
+            #expect(
+                response.status.message.contains(part), "'\(response.status.message)' should mention '\(part)'",
+                sourceLocation: sourceLocation)
         }
     }
 
@@ -77,14 +79,17 @@ final class ErrorsEndToEndTests {
         try self.expectStatus(
             FeaturesRequest(target: .references(["seats"]), rows: [Self.planeRow]), .invalidArgument,
             mentioning: ["seats", "view:feature"])
-        try self.expectStatus(FeaturesRequest(target: .references([]), rows: [Self.planeRow]), .invalidArgument, mentioning: ["no features"])
+        try self.expectStatus(
+            FeaturesRequest(target: .references([]), rows: [Self.planeRow]), .invalidArgument,
+            mentioning: ["no features"])
     }
 
     @Test func wrongKeyTypeOrMissingKeyNamesRowAndKey() throws {
         let references = FeaturesRequest.Target.references(["planes:seats", "airports:tz"])
         let good: [(String, FeaturesRequest.Key)] = [("tailnum", .string("N14228")), ("faa", .string("EWR"))]
         try self.expectStatus(
-            FeaturesRequest(target: references, rows: [good, good, [("tailnum", .int64(14228)), ("faa", .string("EWR"))]]),
+            FeaturesRequest(
+                target: references, rows: [good, good, [("tailnum", .int64(14228)), ("faa", .string("EWR"))]]),
             .invalidArgument, mentioning: ["row 2", "tailnum", "must be a string (string_value), got int64_value"])
         try self.expectStatus(
             FeaturesRequest(target: references, rows: [good, [("tailnum", .string("N14228"))]]), .invalidArgument,
@@ -110,7 +115,8 @@ final class ErrorsEndToEndTests {
 
     @Test func unknownEntityIsNotFoundNeverPresentWithNulls() throws {
         let request = FeaturesRequest(
-            target: .references(["airports:name", "airports:tzone"]), rows: [[("faa", .string("SJU"))], [("faa", .string("EEN"))]])
+            target: .references(["airports:name", "airports:tzone"]),
+            rows: [[("faa", .string("SJU"))], [("faa", .string("EEN"))]])
         let response = try self.server.getFeatures(request)
         #expect(response.rows[0][0].status == .notFound)
         #expect(response.rows[0][0].values == [nil, nil])
@@ -122,15 +128,18 @@ final class ErrorsEndToEndTests {
     @Test func moreRowsThanTheLimitIsInvalidArgument() throws {
         let rows = Array(repeating: Self.planeRow, count: 6)
         try self.expectStatus(
-            FeaturesRequest(target: .references(["planes:seats"]), rows: rows), .invalidArgument, mentioning: ["6 rows", "5"])
-        let response = try self.server.getFeatures(FeaturesRequest(target: .references(["planes:seats"]), rows: Array(rows.prefix(5))))
+            FeaturesRequest(target: .references(["planes:seats"]), rows: rows), .invalidArgument,
+            mentioning: ["6 rows", "5"])
+        let response = try self.server.getFeatures(
+            FeaturesRequest(target: .references(["planes:seats"]), rows: Array(rows.prefix(5))))
         #expect(response.rows.count == 5)
     }
 
     @Test func oversizedMessageIsResourceExhausted() throws {
         let client = try self.server.client()
         let big = FeaturesRequest(
-            target: .references(["planes:seats"]), rows: [[("tailnum", .string(String(repeating: "N", count: 70_000)))]])
+            target: .references(["planes:seats"]), rows: [[("tailnum", .string(String(repeating: "N", count: 70_000)))]]
+        )
         let response = try client.unary(path: "/freshet.v1.FeatureServing/GetFeatures", request: big.encoded())
         #expect(response.status.code == .resourceExhausted, "\(response.status)")
         #expect(response.status.message.contains("65536"))
@@ -154,7 +163,9 @@ final class ErrorsEndToEndTests {
 
     @Test func keyLongerThanLMDBAllowsIsInvalidArgument() throws {
         try self.expectStatus(
-            FeaturesRequest(target: .references(["planes:seats"]), rows: [[("tailnum", .string(String(repeating: "N", count: 600)))]]),
+            FeaturesRequest(
+                target: .references(["planes:seats"]),
+                rows: [[("tailnum", .string(String(repeating: "N", count: 600)))]]),
             .invalidArgument, mentioning: ["row 0", "600 bytes", "511"])
     }
 }

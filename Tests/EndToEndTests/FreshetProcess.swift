@@ -141,10 +141,12 @@ func run(_ arguments: [String]) -> CommandResult {
         rmdir(directory)
     }
     let child = ChildProcess(arguments, stdout: directory + "/out", stderr: directory + "/err")
-    let status = child.wait(timeout: .seconds(60)) ?? {
-        child.signal(SIGKILL)
-        return child.wait(timeout: .seconds(5)) ?? -1
-    }()
+    let status =
+        child.wait(timeout: .seconds(60))
+        ?? {
+            child.signal(SIGKILL)
+            return child.wait(timeout: .seconds(5)) ?? -1
+        }()
     return CommandResult(status: status, stdout: readText(directory + "/out"), stderr: readText(directory + "/err"))
 }
 
@@ -169,7 +171,11 @@ final class ServerProcess {
     init(data: String, registry: String = Paths.registry, extra: [String] = [], scratch: TemporaryDirectory) throws {
         let out = scratch.file("serve-\(UInt32.random(in: 0...UInt32.max)).out")
         self.logPath = out + ".log"
-        let arguments = [Paths.binary, "serve", "--data", data, "--registry", registry, "--listen", "127.0.0.1:0", "--threads", "2"] + extra
+        let arguments =
+            [
+                Paths.binary, "serve", "--data", data, "--registry", registry, "--listen", "127.0.0.1:0", "--threads",
+                "2",
+            ] + extra
         self.process = ChildProcess(arguments, stdout: out, stderr: self.logPath)
         let deadline = ContinuousClock.now + .seconds(30)
         var line: String?
@@ -192,7 +198,8 @@ final class ServerProcess {
         guard lines.count == 1 else { throw HarnessError("serve printed more than one stdout line: \(lines)") }
         self.endpoint = try Endpoint(parsing: String(line.dropFirst("listening ".count)))
         let client = try GRPCClient(endpoint: self.endpoint)
-        let health = try client.unary(path: "/grpc.health.v1.Health/Check", request: HealthCodec.encodeRequest(service: ""))
+        let health = try client.unary(
+            path: "/grpc.health.v1.Health/Check", request: HealthCodec.encodeRequest(service: ""))
         guard health.status.code == .ok, HealthCodec.decodeResponse(health.messages.first ?? []) == .serving else {
             throw HarnessError("health check did not say SERVING: \(health.status)")
         }

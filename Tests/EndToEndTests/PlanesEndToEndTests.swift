@@ -47,7 +47,9 @@ struct PlanesEndToEndTests {
         let scratch = TemporaryDirectory()
         defer { scratch.remove() }
         let data = scratch.file("data")
-        let loaded = freshet("load", "--data", data, "--registry", Paths.registry, "--view", "planes", "--csv", Paths.examples + "/planes.csv")
+        let loaded = freshet(
+            "load", "--data", data, "--registry", Paths.registry, "--view", "planes", "--csv",
+            Paths.examples + "/planes.csv")
         #expect(loaded.status == 0, "\(loaded.stderr)")
         #expect(loaded.stdout.contains("loaded 3322 rows into planes"))
 
@@ -116,7 +118,10 @@ struct PlanesEndToEndTests {
         let request = FeaturesRequest(
             target: .service("delay_model"),
             rows: [
-                [("tailnum", .string("N14228")), ("origin", .string("EWR")), ("dest", .string("IAH")), ("carrier", .string("UA"))],
+                [
+                    ("tailnum", .string("N14228")), ("origin", .string("EWR")), ("dest", .string("IAH")),
+                    ("carrier", .string("UA")),
+                ],
                 // A cancelled flight (null tailnum) to a destination missing from airports.csv.
                 [("tailnum", .null), ("origin", .string("JFK")), ("dest", .string("SJU")), ("carrier", .string("AA"))],
             ])

@@ -7,7 +7,9 @@ import Testing
 @testable import FreshetCore
 
 /// Reads every record, or returns the first error.
-func readAllCSV(_ bytes: [UInt8], maxRecordBytes: Int = CSVReader.defaultMaxRecordBytes) -> Result<
+func readAllCSV(
+    _ bytes: [UInt8], maxRecordBytes: Int = CSVReader.defaultMaxRecordBytes
+) -> Result<
     [CSVRecord], CSVError
 > {
     Result { () throws(CSVError) -> [CSVRecord] in

@@ -43,10 +43,22 @@ struct RegistryTests {
     @Test(arguments: [
         ("{\"entities\": [], \"feature_views\": [], \"extra\": 1}", "unknown field 'extra'"),
         ("{\"feature_views\": []}", "entities: missing"),
-        ("{\"entities\": [{\"name\": \"p\", \"join_keys\": [{\"name\": \"k\", \"type\": \"uuid\"}]}], \"feature_views\": []}", "'uuid' is not a join key type"),
-        ("{\"entities\": [{\"name\": \"p\", \"join_keys\": []}], \"feature_views\": []}", "entity 'p' has no join keys"),
-        ("{\"entities\": [{\"name\": \"p q\", \"join_keys\": [{\"name\": \"k\", \"type\": \"string\"}]}], \"feature_views\": []}", "entity name 'p q' is not valid"),
-        ("{\"entities\": [{\"name\": 5, \"join_keys\": []}], \"feature_views\": []}", "entities[0].name: expected a string, found number"),
+        (
+            "{\"entities\": [{\"name\": \"p\", \"join_keys\": [{\"name\": \"k\", \"type\": \"uuid\"}]}], \"feature_views\": []}",
+            "'uuid' is not a join key type"
+        ),
+        (
+            "{\"entities\": [{\"name\": \"p\", \"join_keys\": []}], \"feature_views\": []}",
+            "entity 'p' has no join keys"
+        ),
+        (
+            "{\"entities\": [{\"name\": \"p q\", \"join_keys\": [{\"name\": \"k\", \"type\": \"string\"}]}], \"feature_views\": []}",
+            "entity name 'p q' is not valid"
+        ),
+        (
+            "{\"entities\": [{\"name\": 5, \"join_keys\": []}], \"feature_views\": []}",
+            "entities[0].name: expected a string, found number"
+        ),
         ("[1]", "registry: expected an object, found array"),
         ("{\"entities\": [", "invalid JSON: line 1, column 15"),
     ])

@@ -89,7 +89,10 @@ struct EntityKeyTests {
 
 @Suite("Base64")
 struct Base64Tests {
-    @Test(arguments: [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")])
+    @Test(arguments: [
+        ("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ])
     func rfc4648Vectors(plain: String, encoded: String) {
         #expect(Base64.encode(Array(plain.utf8)) == encoded)
         #expect(Base64.decode(encoded) == Array(plain.utf8))
@@ -113,7 +116,9 @@ struct RowFileTests {
         name: "planes", entity: "plane",
         features: [Feature(name: "year", type: .int64), Feature(name: "type", type: .string)])
 
-    private func csv(_ text: String, eventTime: EventTimeSource = .fixed(Timestamp(seconds: 100))) throws(RowFileError) -> [ParsedRow] {
+    private func csv(
+        _ text: String, eventTime: EventTimeSource = .fixed(Timestamp(seconds: 100))
+    ) throws(RowFileError) -> [ParsedRow] {
         try RowFile.readCSV(Array(text.utf8), file: "p.csv", view: Self.view, entity: Self.entity, eventTime: eventTime)
     }
 
@@ -160,18 +165,37 @@ struct RowFileTests {
     }
 
     @Test(arguments: [
-        ("{\"entity\": {\"tailnum\": \"N1\"}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {\"year\": 1}}", "u.jsonl:1: feature 'type' is missing"),
-        ("{\"entity\": {\"tail\": \"N1\"}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {}}", "u.jsonl:1: entity lacks join key 'tailnum'"),
-        ("{\"entity\": {\"tailnum\": 5}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {}}", "join key 'tailnum' must be a non-empty string"),
-        ("{\"entity\": {\"tailnum\": \"N1\"}, \"features\": {\"year\": 1, \"type\": \"a\"}}", "missing string 'event_time'"),
-        ("{\"entity\": {\"tailnum\": \"N1\"}, \"event_time\": \"2013-02-30T00:00:00Z\", \"features\": {\"year\": 1, \"type\": \"a\"}}", "event_time: "),
-        ("{\"entity\": {\"tailnum\": \"N1\"}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {\"year\": 1, \"type\": \"a\", \"wings\": 2}}", "feature 'wings' is not a feature"),
+        (
+            "{\"entity\": {\"tailnum\": \"N1\"}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {\"year\": 1}}",
+            "u.jsonl:1: feature 'type' is missing"
+        ),
+        (
+            "{\"entity\": {\"tail\": \"N1\"}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {}}",
+            "u.jsonl:1: entity lacks join key 'tailnum'"
+        ),
+        (
+            "{\"entity\": {\"tailnum\": 5}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {}}",
+            "join key 'tailnum' must be a non-empty string"
+        ),
+        (
+            "{\"entity\": {\"tailnum\": \"N1\"}, \"features\": {\"year\": 1, \"type\": \"a\"}}",
+            "missing string 'event_time'"
+        ),
+        (
+            "{\"entity\": {\"tailnum\": \"N1\"}, \"event_time\": \"2013-02-30T00:00:00Z\", \"features\": {\"year\": 1, \"type\": \"a\"}}",
+            "event_time: "
+        ),
+        (
+            "{\"entity\": {\"tailnum\": \"N1\"}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {\"year\": 1, \"type\": \"a\", \"wings\": 2}}",
+            "feature 'wings' is not a feature"
+        ),
         ("{\"entity\": ", "u.jsonl:1: invalid JSON"),
     ])
     func badJSONLinesSayWhy(text: String, expected: String) {
         #expect {
             _ = try RowFile.readJSONL(
-                Array(text.utf8), file: "u.jsonl", view: Self.view, entity: Self.entity, eventTime: .column("event_time"))
+                Array(text.utf8), file: "u.jsonl", view: Self.view, entity: Self.entity,
+                eventTime: .column("event_time"))
         } throws: { error in
             (error as? RowFileError)?.description.contains(expected) == true
         }

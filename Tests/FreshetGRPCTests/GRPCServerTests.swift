@@ -9,7 +9,8 @@ import FreshetPosix
 import Testing
 
 /// Starts a server with an echo method and a method that always fails, on a free port.
-private func withServer<R>(threads: Int = 2, maxMessageBytes: Int = 1 << 20, _ body: (Endpoint) throws -> R) throws -> R {
+private func withServer<R>(threads: Int = 2, maxMessageBytes: Int = 1 << 20, _ body: (Endpoint) throws -> R) throws -> R
+{
     var configuration = GRPCServerConfiguration(endpoint: Endpoint(host: "127.0.0.1", port: 0), threads: threads)
     configuration.maxMessageBytes = maxMessageBytes
     let server = GRPCServer(configuration: configuration, logger: Logger(level: .error)) { _ in
@@ -100,7 +101,9 @@ struct GRPCServerTests {
     func badHeaders(name: String, value: String, code: GRPCStatus.Code, httpStatus: Int) throws {
         try withServer { endpoint in
             let client = try GRPCClient(endpoint: endpoint)
-            var headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test").filter { $0.name != name }
+            var headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test").filter {
+                $0.name != name
+            }
             headers.append(HTTP2Header(name, value))
             let response = try client.call(headers: headers, body: [0, 0, 0, 0, 1, 42], wait: .seconds(5))
             #expect(response.status.code == code)
@@ -112,7 +115,9 @@ struct GRPCServerTests {
     @Test func missingTETrailersIsRefused() throws {
         try withServer { endpoint in
             let client = try GRPCClient(endpoint: endpoint)
-            let headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test").filter { $0.name != "te" }
+            let headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test").filter {
+                $0.name != "te"
+            }
             let response = try client.call(headers: headers, body: [0, 0, 0, 0, 0], wait: .seconds(5))
             #expect(response.status.code == .invalidArgument)
             #expect(response.status.message.contains("te: trailers"))
@@ -168,7 +173,8 @@ struct GRPCServerTests {
             var headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test")
             headers.append(HTTP2Header("grpc-timeout", "200m"))
             let started = ContinuousClock.now
-            let response = try client.call(headers: headers, body: [0, 0, 0, 0, 5, 1], endStream: false, wait: .seconds(5))
+            let response = try client.call(
+                headers: headers, body: [0, 0, 0, 0, 5, 1], endStream: false, wait: .seconds(5))
             #expect(response.status.code == .deadlineExceeded)
             #expect(response.statusFromServer)
             #expect(ContinuousClock.now - started < .seconds(3))

@@ -238,13 +238,22 @@ struct HTTP2ErrorHandlingTests {
         // so the layer above can answer the call with an error instead of leaving it hanging.
         #expect(events.contains(.field(bad, .request, "x-small", "ok")))
         #expect(events.contains(.headerListTooLarge(stream: bad, kind: .request, limit: 1024)))
-        #expect(!events.contains { if case .header(_, _, let name, _) = $0 { name == Array("x-large".utf8) || name == Array("x-after".utf8) } else { false } })
-        let overflow = try #require(events.firstIndex(of: .headerListTooLarge(stream: bad, kind: .request, limit: 1024)))
+        #expect(
+            !events.contains {
+                if case .header(_, _, let name, _) = $0 {
+                    name == Array("x-large".utf8) || name == Array("x-after".utf8)
+                } else {
+                    false
+                }
+            })
+        let overflow = try #require(
+            events.firstIndex(of: .headerListTooLarge(stream: bad, kind: .request, limit: 1024)))
         let end = try #require(events.firstIndex { if case .endHeaders = $0 { true } else { false } })
         #expect(overflow < end)
         // The next header block on the connection is counted afresh.
         let good = try pair.request(requestHeaders(extra: []))
         try pair.pump()
-        #expect(!pair.serverEvents.events(on: good).contains { if case .headerListTooLarge = $0 { true } else { false } })
+        #expect(
+            !pair.serverEvents.events(on: good).contains { if case .headerListTooLarge = $0 { true } else { false } })
     }
 }

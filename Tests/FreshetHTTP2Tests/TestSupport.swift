@@ -35,7 +35,8 @@ enum HTTP2Event: Hashable, CustomStringConvertible {
     var stream: Int32? {
         switch self {
         case .beginHeaders(let stream, _), .header(let stream, _, _, _), .endHeaders(let stream, _, _),
-            .headerListTooLarge(let stream, _, _), .data(let stream, _), .endStream(let stream), .sentEndStream(let stream), .streamClosed(let stream, _):
+            .headerListTooLarge(let stream, _, _), .data(let stream, _), .endStream(let stream),
+            .sentEndStream(let stream), .streamClosed(let stream, _):
             stream
         case .goAway:
             nil
@@ -163,7 +164,9 @@ final class SessionPair {
     private(set) var clientFrames: [Frame] = []
     private(set) var serverFrames: [Frame] = []
 
-    init(client clientSettings: HTTP2Settings = HTTP2Settings(), server serverSettings: HTTP2Settings = HTTP2Settings())
+    init(
+        client clientSettings: HTTP2Settings = HTTP2Settings(), server serverSettings: HTTP2Settings = HTTP2Settings()
+    )
         throws
     {
         self.client = try HTTP2Session(role: .client, settings: clientSettings)
@@ -212,7 +215,9 @@ final class SessionPair {
 }
 
 /// A gRPC request's headers.
-func requestHeaders(path: String = "/freshet.v1.FeatureService/GetFeatures", extra: [HTTP2Header] = [])
+func requestHeaders(
+    path: String = "/freshet.v1.FeatureService/GetFeatures", extra: [HTTP2Header] = []
+)
     -> [HTTP2Header]
 {
     [

@@ -41,12 +41,15 @@ struct StoredRowTests {
     }
 
     @Test func damagedRowsAreRefusedNotMisread() {
-        let good = StoredRow.encode(values: [.int64(1), .string("x")], eventTime: Timestamp(seconds: 1), ingestTime: Timestamp(seconds: 2))
+        let good = StoredRow.encode(
+            values: [.int64(1), .string("x")], eventTime: Timestamp(seconds: 1), ingestTime: Timestamp(seconds: 2))
         var wrongFormat = good
         wrongFormat[0] = 9
         var badOffset = good
         badOffset[24] = 0xff  // the second segment's end offset points past the row
-        var damaged: [[UInt8]] = [[], Array(good.prefix(19)), Array(good.prefix(good.count - 1)), wrongFormat, badOffset]
+        var damaged: [[UInt8]] = [
+            [], Array(good.prefix(19)), Array(good.prefix(good.count - 1)), wrongFormat, badOffset,
+        ]
         damaged.append(Array(good.prefix(23)))
         for bytes in damaged {
             #expect(bytes.withUnsafeBytes { StoredRowView($0) } == nil, "\(bytes)")
@@ -152,7 +155,8 @@ struct RequestDecoderTests {
             let names = ["tailnum", "origin", "id", "x"].map { Array($0.utf8) }
             var slots: [RequestKeyValue] = []
             decoded.keys(row: 0, names: names, into: &slots)
-            guard case .string(let tailnum) = slots[0], case .string(let origin) = slots[1], case .missing = slots[2] else {
+            guard case .string(let tailnum) = slots[0], case .string(let origin) = slots[1], case .missing = slots[2]
+            else {
                 Issue.record("row 0: \(slots)")
                 return
             }
@@ -208,7 +212,10 @@ struct RequestDecoderTests {
 struct HealthCodecTests {
     @Test func roundTrip() {
         #expect(HealthCodec.encodeRequest(service: "").withUnsafeBytes { HealthCodec.decodeRequest($0) } == "")
-        #expect(HealthCodec.encodeRequest(service: "freshet.v1.FeatureServing").withUnsafeBytes { HealthCodec.decodeRequest($0) } == "freshet.v1.FeatureServing")
+        #expect(
+            HealthCodec.encodeRequest(service: "freshet.v1.FeatureServing").withUnsafeBytes {
+                HealthCodec.decodeRequest($0)
+            } == "freshet.v1.FeatureServing")
         for status in [HealthCodec.ServingStatus.serving, .notServing, .unknown] {
             var bytes: [UInt8] = []
             HealthCodec.appendResponse(status, to: &bytes)

@@ -48,7 +48,10 @@ struct FeatureStoreTests {
     }
 
     @Test(arguments: [
-        ([Feature(name: "seats", type: .string)], JoinKeyType.string, "stores feature 1 as 'seats int64', but the registry has 'seats string'"),
+        (
+            [Feature(name: "seats", type: .string)], JoinKeyType.string,
+            "stores feature 1 as 'seats int64', but the registry has 'seats string'"
+        ),
         ([year, seats], .string, "stores feature 1 as 'seats int64', but the registry has 'year int64'"),
         ([], .string, "stores feature 'seats int64', which the registry removed"),
         ([seats], .int64, "was stored with entity key"),
@@ -75,10 +78,12 @@ struct FeatureStoreTests {
             ParsedRow(key: [.string(key)], values: [.int64(value)], eventTime: Timestamp(seconds: seconds), line: 1)
         }
         let first = try store.load(
-            view: "planes", rows: [row("A", 1, at: 100), row("A", 2, at: 50), row("B", 3, at: 10)], ingestTime: Timestamp(seconds: 1000))
+            view: "planes", rows: [row("A", 1, at: 100), row("A", 2, at: 50), row("B", 3, at: 10)],
+            ingestTime: Timestamp(seconds: 1000))
         #expect(first.written == 2)
         #expect(first.skippedOlder == 1)
-        let second = try store.load(view: "planes", rows: [row("A", 4, at: 99), row("B", 5, at: 10)], ingestTime: Timestamp(seconds: 2000))
+        let second = try store.load(
+            view: "planes", rows: [row("A", 4, at: 99), row("B", 5, at: 10)], ingestTime: Timestamp(seconds: 2000))
         #expect(second.written == 1, "an equal event time overwrites")
         #expect(second.skippedOlder == 1)
         let values = try store.environment.read { transaction in
@@ -105,7 +110,11 @@ struct FeatureStoreTests {
         do {
             let store = try FeatureStore(directory: path, registry: registry(features: [seats, year]))
             _ = try store.load(
-                view: "planes", rows: [ParsedRow(key: [.string("A")], values: [.int64(1), .null], eventTime: Timestamp(seconds: 1), line: 1)],
+                view: "planes",
+                rows: [
+                    ParsedRow(
+                        key: [.string("A")], values: [.int64(1), .null], eventTime: Timestamp(seconds: 1), line: 1)
+                ],
                 ingestTime: Timestamp(seconds: 2))
         }
         let statistics = try FeatureStore.inspect(directory: path)

@@ -177,12 +177,13 @@ public enum RowFile {
         for joinKey in entity.joinKeys {
             guard let value = entityObject[joinKey.name] else { throw fail("entity lacks join key '\(joinKey.name)'") }
             switch (joinKey.type, value) {
-            case (.string, .string(let text)) where !text.isEmpty:
+            case (.string, .string(let text)) where !text.isEmpty && !text.utf8.contains(0):
                 key.append(.string(text))
             case (.int64, .number(let number)) where number.int64Value != nil:
                 key.append(.int64(number.int64Value!))
             default:
-                throw fail("join key '\(joinKey.name)' must be a non-empty \(joinKey.type), found \(value.typeName)")
+                throw fail(
+                    "join key '\(joinKey.name)' must be a non-empty \(joinKey.type) without NUL bytes, found \(value)")
             }
         }
         for name in entityObject.keys where !entity.joinKeys.contains(where: { $0.name == name }) {
@@ -224,6 +225,9 @@ public enum RowFile {
         }
         switch joinKey.type {
         case .string:
+            if field.text.utf8.contains(0) {
+                throw RowFileError(file: file, line: line, message: "join key '\(joinKey.name)' contains a NUL byte")
+            }
             let value = JoinKeyValue.string(field.text)
             try Self.checkKeyLength([value], file: file, line: line)
             return value

@@ -82,14 +82,14 @@ public final class GRPCServer: Sendable {
     /// - Throws: ``SystemError`` or ``EndpointError`` when binding fails; ``GRPCServerError`` when a loop cannot start
     ///   (for example its router factory threw).
     public func start() throws {
-        let first = try Socket.listen(on: self.configuration.endpoint, reusePort: true)
+        let first = try Socket.listen(on: self.configuration.endpoint, sharing: .firstOfGroup)
         var listeners = [first]
         let bound = try first.localEndpoint()
         do {
             for _ in 1..<self.configuration.threads {
                 listeners.append(
                     try Socket.listen(
-                        on: Endpoint(host: self.configuration.endpoint.host, port: bound.port), reusePort: true))
+                        on: Endpoint(host: self.configuration.endpoint.host, port: bound.port), sharing: .join))
             }
         } catch {
             listeners.forEach { $0.close() }

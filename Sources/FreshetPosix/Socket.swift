@@ -20,19 +20,32 @@ public struct Socket: Hashable, Sendable {
 
     // MARK: - Creating
 
+    /// How a listening socket shares its port.
+    public enum PortSharing: Sendable {
+        /// The port is this socket's alone.
+        case exclusive
+        /// The first socket of a group: it binds exclusively (so binding fails with EADDRINUSE when anyone else
+        /// holds the port, including another server using SO_REUSEPORT), then turns SO_REUSEPORT on so that this
+        /// process's further listeners can ``join`` it.
+        case firstOfGroup
+        /// A further socket of a group started with ``firstOfGroup`` on the same port (SO_REUSEPORT before bind):
+        /// the kernel spreads incoming connections across the group.
+        case join
+    }
+
     /// Creates a non-blocking listening socket bound to `endpoint`.
     ///
     /// - Parameters:
     ///   - endpoint: where to listen; port 0 picks a free port (read it back with ``localEndpoint()``).
-    ///   - reusePort: set SO_REUSEPORT so that several loops can each listen on the same port and the kernel spreads
-    ///     connections across them.
+    ///   - sharing: whether and how the port is shared between listeners (one per event loop).
     ///   - backlog: the accept queue length.
-    /// - Throws: ``EndpointError`` when the host does not resolve, ``SystemError`` when bind or listen fail.
-    public static func listen(on endpoint: Endpoint, reusePort: Bool, backlog: Int32 = 1024) throws -> Socket {
+    /// - Throws: ``EndpointError`` when the host does not resolve, ``SystemError`` when bind or listen fail
+    ///   (EADDRINUSE when the port is taken).
+    public static func listen(on endpoint: Endpoint, sharing: PortSharing, backlog: Int32 = 1024) throws -> Socket {
         try Self.firstWorking(of: SocketAddress.resolve(endpoint, passive: true), call: "listen \(endpoint)") {
             socket, address throws(SystemError) in
             try socket.setOption(SOL_SOCKET, SO_REUSEADDR, 1)
-            if reusePort {
+            if case .join = sharing {
                 try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1)
             }
             var storage = address.storage
@@ -42,6 +55,10 @@ public struct Socket: Hashable, Sendable {
                         Int(Glibc.bind(socket.descriptor, $0, address.length))
                     }
                 }
+            }
+            if case .firstOfGroup = sharing {
+                // After an exclusive bind: later SO_REUSEPORT binds of this process may join the group.
+                try socket.setOption(SOL_SOCKET, SO_REUSEPORT, 1)
             }
             try Syscall.must("listen \(endpoint)") { Int(Glibc.listen(socket.descriptor, backlog)) }
         }

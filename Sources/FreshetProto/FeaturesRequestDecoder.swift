@@ -28,15 +28,118 @@ public final class FeaturesRequestDecoder {
         freshet_arena_destroy(self.arena)
     }
 
-    /// Decodes a request; `nil` when the bytes are not a valid `GetFeaturesRequest` (or decoding needs more
-    /// memory than the limit).
-    public func decode(_ bytes: UnsafeRawBufferPointer) -> DecodedFeaturesRequest? {
+    /// Decodes a request.
+    /// - Throws: ``ProtoDecodeError`` when the bytes are not a valid `GetFeaturesRequest` (or decoding needs more
+    ///   memory than the limit), or when a string the server matches on (the service name, a feature ref, a join
+    ///   key's name or string value) contains a NUL byte: protobuf-c hands strings over NUL-terminated, so such a
+    ///   string would otherwise be cut short and match another one.
+    public func decode(_ bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) -> DecodedFeaturesRequest {
         freshet_arena_reset(self.arena)
         let allocator = freshet_arena_allocator(self.arena)
         guard
             let message = withProtobufInput(bytes, { freshet__v1__get_features_request__unpack(allocator, $1, $0) })
-        else { return nil }
+        else {
+            throw ProtoDecodeError(message: "the request is not a valid freshet.v1.GetFeaturesRequest")
+        }
+        // Most requests have no zero byte at all; only then is a string check needed.
+        if let base = bytes.baseAddress, memchr(base, 0, bytes.count) != nil,
+            let problem = RequestStrings.nulByteProblem(in: bytes)
+        {
+            throw ProtoDecodeError(message: problem)
+        }
         return DecodedFeaturesRequest(message: UnsafePointer(message))
+    }
+}
+
+/// Finds NUL bytes inside the strings of a `GetFeaturesRequest`, by walking its wire format.
+enum RequestStrings {
+    /// Where the first NUL byte inside a matched-on string is, or `nil` when there is none. `bytes` must already have
+    /// decoded successfully (the walk gives up quietly on anything malformed).
+    static func nulByteProblem(in bytes: UnsafeRawBufferPointer) -> String? {
+        var problem: String?
+        var row = 0
+        var reference = 0
+        forEachField(bytes) { field, payload in
+            switch field {
+            case 1 where payload.contains(0):
+                problem = "feature_service contains a NUL byte"
+            case 2:
+                forEachField(payload) { field, text in
+                    if field == 1 && text.contains(0) {
+                        problem = "feature ref \(reference) contains a NUL byte"
+                    }
+                    reference += 1
+                    return problem == nil
+                }
+            case 3:
+                if Self.entityRowHasNUL(payload) {
+                    problem = "row \(row): a join key name or string value contains a NUL byte"
+                }
+                row += 1
+            default:
+                break
+            }
+            return problem == nil
+        }
+        return problem
+    }
+
+    /// EntityRow: field 1 is a map entry {1: key string, 2: Value {6: string_value}}.
+    private static func entityRowHasNUL(_ row: UnsafeRawBufferPointer) -> Bool {
+        var found = false
+        forEachField(row) { field, entry in
+            guard field == 1 else { return true }
+            forEachField(entry) { field, payload in
+                if field == 1 && payload.contains(0) { found = true }
+                if field == 2 {
+                    forEachField(payload) { field, text in
+                        if field == 6 && text.contains(0) { found = true }
+                        return !found
+                    }
+                }
+                return !found
+            }
+            return !found
+        }
+        return found
+    }
+
+    /// Calls `body` with each length-delimited field (number and payload) of a message, skipping other wire types,
+    /// until `body` returns false or the bytes end or turn out malformed.
+    private static func forEachField(
+        _ bytes: UnsafeRawBufferPointer, _ body: (Int, UnsafeRawBufferPointer) -> Bool
+    ) {
+        var cursor = 0
+        func varint() -> UInt64? {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while cursor < bytes.count, shift < 64 {
+                let byte = bytes[cursor]
+                cursor += 1
+                value |= UInt64(byte & 0x7f) << shift
+                if byte & 0x80 == 0 { return value }
+                shift += 7
+            }
+            return nil
+        }
+        while cursor < bytes.count {
+            guard let tag = varint() else { return }
+            switch tag & 7 {
+            case 0:
+                guard varint() != nil else { return }
+            case 1:
+                cursor += 8
+            case 5:
+                cursor += 4
+            case 2:
+                guard let length = varint(), length <= UInt64(bytes.count - cursor) else { return }
+                let payload = UnsafeRawBufferPointer(rebasing: bytes[cursor..<cursor + Int(length)])
+                cursor += Int(length)
+                if !body(Int(tag >> 3), payload) { return }
+            default:
+                return
+            }
+        }
     }
 }
 

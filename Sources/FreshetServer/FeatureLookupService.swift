@@ -65,8 +65,11 @@ final class FeatureLookupService {
     func getFeatures(
         _ bytes: UnsafeRawBufferPointer, _ context: ServerCallContext, _ response: inout [UInt8]
     ) throws(GRPCStatus) {
-        guard let request = self.decoder.decode(bytes) else {
-            throw GRPCStatus(.invalidArgument, "the request is not a valid freshet.v1.GetFeaturesRequest")
+        let request: DecodedFeaturesRequest
+        do {
+            request = try self.decoder.decode(bytes)
+        } catch {
+            throw GRPCStatus(.invalidArgument, error.message)
         }
         let plan = try self.plan(for: request)
         let rows = request.rowCount

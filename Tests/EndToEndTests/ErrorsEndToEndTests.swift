@@ -99,6 +99,16 @@ final class ErrorsEndToEndTests {
             .invalidArgument, mentioning: ["row 0", "tailnum", "must be a string (string_value), got double_value"])
     }
 
+    @Test func nulByteInAKeyIsRefusedNotTruncated() throws {
+        // Regression: "N14228\0anything" used to match N14228 (protobuf-c strings are NUL-terminated).
+        try self.expectStatus(
+            FeaturesRequest(target: .references(["planes:seats"]), rows: [[("tailnum", .string("N14228\0anything"))]]),
+            .invalidArgument, mentioning: ["row 0", "NUL byte"])
+        try self.expectStatus(
+            FeaturesRequest(target: .service("delay_model\0garbage"), rows: []), .invalidArgument,
+            mentioning: ["feature_service contains a NUL byte"])
+    }
+
     @Test func nullKeyIsNotFoundAndTheRestIsServed() throws {
         let request = FeaturesRequest(
             target: .references(["planes:seats", "airports:tz"]),

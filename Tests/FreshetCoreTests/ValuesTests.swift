@@ -141,6 +141,7 @@ struct RowFileTests {
         ("tailnum,year,type\nN1,1,a\nN2,x,b\n", "p.csv:3: column 'year': 'x' is not an int64"),
         ("tailnum,year,type\nN1,1\n", "p.csv:2: expected 3 fields, found 2"),
         ("tailnum,year,type\n,1,a\n", "p.csv:2: join key 'tailnum' is empty"),
+        ("tailnum,year,type\nN1\u{0}x,1,a\n", "p.csv:2: join key 'tailnum' contains a NUL byte"),
         ("tailnum,year,type\n\"N1,1,a\n", "p.csv:2: unterminated"),
     ])
     func badCSVNamesFileAndLine(text: String, expected: String) {
@@ -177,6 +178,7 @@ struct RowFileTests {
             "{\"entity\": {\"tailnum\": 5}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {}}",
             "join key 'tailnum' must be a non-empty string"
         ),
+        ("{\"entity\": {\"tailnum\": \"N\\u0000x\"}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {}}", "without NUL bytes"),
         (
             "{\"entity\": {\"tailnum\": \"N1\"}, \"features\": {\"year\": 1, \"type\": \"a\"}}",
             "missing string 'event_time'"

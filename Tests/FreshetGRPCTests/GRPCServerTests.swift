@@ -50,6 +50,25 @@ struct GRPCServerTests {
         }
     }
 
+    @Test func aSecondServerCannotTakeTheSamePort() throws {
+        // Regression: with SO_REUSEPORT set before bind on every listener, a second server on the same port started
+        // silently and the kernel split connections between the two.
+        try withServer(threads: 2) { endpoint throws in
+            let second = GRPCServer(
+                configuration: GRPCServerConfiguration(endpoint: endpoint, threads: 2), logger: Logger(level: .error)
+            ) { _ in Router() }
+            #expect {
+                try second.start()
+            } throws: { error in
+                (error as? SystemError)?.errno == 98
+            }
+            // The first server still answers on every connection.
+            for _ in 0..<8 {
+                #expect(try GRPCClient(endpoint: endpoint).unary(path: "/test.Echo/Echo", request: [7]).messages == [[7]])
+            }
+        }
+    }
+
     @Test func largeResponseSpansManyFrames() throws {
         try withServer { endpoint in
             let client = try GRPCClient(endpoint: endpoint)

@@ -18,7 +18,7 @@ struct SocketTests {
 
     @Test("listening on port 0 gets a real port", arguments: SocketTests.listenHosts)
     func listenOnPortZero(host: String, localHost: String) throws {
-        let listener = try Socket.listen(on: Endpoint(host: host, port: 0), reusePort: false)
+        let listener = try Socket.listen(on: Endpoint(host: host, port: 0), sharing: .exclusive)
         defer { listener.close() }
         let local = try listener.localEndpoint()
         #expect(local.host == localHost)
@@ -26,33 +26,37 @@ struct SocketTests {
         #expect(listener.peerEndpoint() == nil)
     }
 
-    @Test("two listeners share a port with SO_REUSEPORT")
+    @Test("a group of listeners shares a port with SO_REUSEPORT")
     func reusePort() throws {
-        let first = try Socket.listen(on: Endpoint(host: "127.0.0.1", port: 0), reusePort: true)
+        let first = try Socket.listen(on: Endpoint(host: "127.0.0.1", port: 0), sharing: .firstOfGroup)
         defer { first.close() }
         let endpoint = try first.localEndpoint()
-        let second = try Socket.listen(on: endpoint, reusePort: true)
+        let second = try Socket.listen(on: endpoint, sharing: .join)
         defer { second.close() }
         #expect(try second.localEndpoint() == endpoint)
         #expect(first.descriptor != second.descriptor)
     }
 
-    @Test("a second listener without SO_REUSEPORT gets EADDRINUSE", arguments: [false, true])
-    func portInUse(firstReusesPort: Bool) throws {
-        let first = try Socket.listen(on: Endpoint(host: "127.0.0.1", port: 0), reusePort: firstReusesPort)
+    @Test("a port held by a listener group, or an exclusive one, cannot be taken", arguments: [
+        Socket.PortSharing.exclusive, .firstOfGroup,
+    ])
+    func portInUse(firstSharing: Socket.PortSharing) throws {
+        let first = try Socket.listen(on: Endpoint(host: "127.0.0.1", port: 0), sharing: firstSharing)
         defer { first.close() }
         let endpoint = try first.localEndpoint()
-        let error = #expect(throws: SystemError.self) {
-            let second = try Socket.listen(on: endpoint, reusePort: false)
-            second.close()
+        for sharing in [Socket.PortSharing.exclusive, .firstOfGroup] {
+            let error = #expect(throws: SystemError.self) {
+                let second = try Socket.listen(on: endpoint, sharing: sharing)
+                second.close()
+            }
+            #expect(error == SystemError(errno: EADDRINUSE, call: "bind \(endpoint)"))
         }
-        #expect(error == SystemError(errno: EADDRINUSE, call: "bind \(endpoint)"))
     }
 
     @Test("listening on a host that does not resolve throws EndpointError")
     func listenOnBadHost() {
         let error = #expect(throws: EndpointError.self) {
-            let socket = try Socket.listen(on: Endpoint(host: "no such host", port: 0), reusePort: false)
+            let socket = try Socket.listen(on: Endpoint(host: "no such host", port: 0), sharing: .exclusive)
             socket.close()
         }
         #expect(error?.text == "no such host:0")
@@ -133,7 +137,7 @@ struct SocketTests {
     /// up: rounded down, 900 µs becomes a poll of 0 that returns at once, and a caller waiting out a deadline spins.
     @Test("waitReadable waits out the whole timeout, even under a millisecond")
     func waitLastsTheTimeout() throws {
-        let listener = try Socket.listen(on: Endpoint(host: "127.0.0.1", port: 0), reusePort: false)
+        let listener = try Socket.listen(on: Endpoint(host: "127.0.0.1", port: 0), sharing: .exclusive)
         defer { listener.close() }
         let timeout = Duration.microseconds(900)
         let clock = ContinuousClock()

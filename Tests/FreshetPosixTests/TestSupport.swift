@@ -59,7 +59,7 @@ final class TCPPair {
     private var closed: Set<Int32> = []
 
     init(host: String = "127.0.0.1") throws {
-        self.listener = try Socket.listen(on: Endpoint(host: host, port: 0), reusePort: false)
+        self.listener = try Socket.listen(on: Endpoint(host: host, port: 0), sharing: .exclusive)
         do {
             self.client = try Socket.connect(to: self.listener.localEndpoint(), timeout: .seconds(5))
         } catch {
@@ -131,7 +131,7 @@ func readOnce(_ socket: Socket, capacity: Int = 4096) throws -> IOResult<[UInt8]
 
 /// A port that nothing listens on: bound once by the kernel's choice, then closed.
 func closedPort() throws -> UInt16 {
-    let listener = try Socket.listen(on: Endpoint(host: "127.0.0.1", port: 0), reusePort: false)
+    let listener = try Socket.listen(on: Endpoint(host: "127.0.0.1", port: 0), sharing: .exclusive)
     defer { listener.close() }
     return try listener.localEndpoint().port
 }

@@ -143,7 +143,7 @@ struct RequestDecoderTests {
         let decoder = FeaturesRequestDecoder()
         let bytes = request.encoded()
         try bytes.withUnsafeBytes { buffer in
-            let decoded = try #require(decoder.decode(buffer))
+            let decoded = try decoder.decode(buffer)
             #expect(decoded.rowCount == 3)
             #expect(decoded.maxStaleness == .milliseconds(1500))
             guard case .service(let name) = decoded.target else {
@@ -176,7 +176,7 @@ struct RequestDecoderTests {
         let decoder = FeaturesRequestDecoder()
         let bytes = FeaturesRequest(target: .references(["a:b", "c:d"]), rows: []).encoded()
         try bytes.withUnsafeBytes { buffer in
-            let decoded = try #require(decoder.decode(buffer))
+            let decoded = try decoder.decode(buffer)
             guard case .references(let references) = decoded.target else {
                 Issue.record("expected references")
                 return
@@ -185,11 +185,11 @@ struct RequestDecoderTests {
             #expect(decoded.maxStaleness == nil)
         }
         for garbage: [UInt8] in [[0xff], [0x1a, 0x7f], [0x0a, 0x02, 0x41]] {
-            #expect(garbage.withUnsafeBytes { decoder.decode($0) } == nil)
+            #expect(throws: ProtoDecodeError.self) { try garbage.withUnsafeBytes { try decoder.decode($0) } }
         }
         // An empty message is a valid request with nothing set.
         try [UInt8]().withUnsafeBytes { buffer in
-            let decoded = try #require(decoder.decode(buffer))
+            let decoded = try decoder.decode(buffer)
             guard case .unspecified = decoded.target else {
                 Issue.record("expected no target")
                 return
@@ -197,14 +197,42 @@ struct RequestDecoderTests {
         }
     }
 
-    @Test func arenaLimitMakesHugeRequestsFailToDecode() {
+    @Test func nulBytesInMatchedStringsAreRefused() throws {
+        // Regression: protobuf-c strings are NUL-terminated, so "N14228\0x" matched the key "N14228".
+        let decoder = FeaturesRequestDecoder()
+        let cases: [(FeaturesRequest, String)] = [
+            (FeaturesRequest(target: .service("delay_model\0x"), rows: []), "feature_service contains a NUL byte"),
+            (FeaturesRequest(target: .references(["a:b", "planes:year\0z"]), rows: []), "feature ref 1 contains a NUL byte"),
+            (
+                FeaturesRequest(
+                    target: .service("s"), rows: [[("tailnum", .null)], [("tailnum", .string("N14228\0anything"))]]),
+                "row 1: a join key name or string value contains a NUL byte"
+            ),
+            (FeaturesRequest(target: .service("s"), rows: [[("tail\0num", .string("N1"))]]), "row 0: a join key name"),
+        ]
+        for (request, expected) in cases {
+            let bytes = request.encoded()
+            #expect {
+                try bytes.withUnsafeBytes { _ = try decoder.decode($0) }
+            } throws: { error in
+                (error as? ProtoDecodeError)?.message.contains(expected) == true
+            }
+        }
+        // Zero bytes elsewhere (a null key, an int64 0, an empty string) are fine.
+        let fine = FeaturesRequest(
+            target: .service("s"), rows: [[("a", .null), ("b", .int64(0)), ("c", .string(""))]]
+        ).encoded()
+        #expect(try fine.withUnsafeBytes { try decoder.decode($0).rowCount } == 1)
+    }
+
+    @Test func arenaLimitMakesHugeRequestsFailToDecode() throws {
         let decoder = FeaturesRequestDecoder(memoryLimit: 64 << 10)
         let rows = Array(repeating: [("tailnum", FeaturesRequest.Key.string("N1"))], count: 5_000)
         let bytes = FeaturesRequest(target: .service("s"), rows: rows).encoded()
-        #expect(bytes.withUnsafeBytes { decoder.decode($0) } == nil)
+        #expect(throws: ProtoDecodeError.self) { try bytes.withUnsafeBytes { try decoder.decode($0) } }
         // The decoder recovers for the next request.
         let small = FeaturesRequest(target: .service("s"), rows: Array(rows.prefix(2))).encoded()
-        #expect(small.withUnsafeBytes { decoder.decode($0)?.rowCount } == 2)
+        #expect(try small.withUnsafeBytes { try decoder.decode($0).rowCount } == 2)
     }
 }
 

@@ -120,14 +120,34 @@ public final class GRPCClient: HTTP2SessionDelegate {
     public func call(
         headers: [HTTP2Header], body: [UInt8], endStream: Bool = true, wait: Duration
     ) throws -> GRPCResponse {
+        let stream = try self.start(headers: headers, body: body, endStream: endStream)
+        return try self.finish(stream, wait: wait)
+    }
+
+    /// Opens a call and queues its headers and body without waiting for the answer, so that several calls can be
+    /// open at once on this connection (tests of per-connection limits). Collect each with ``finish(_:wait:)``.
+    /// - Returns: the call's stream id.
+    public func start(headers: [HTTP2Header], body: [UInt8], endStream: Bool = true) throws -> Int32 {
         let stream = try self.session.submitRequest(headers: HeaderBlock(headers))
-        let state = CallState()
-        self.calls[stream] = state
-        defer { self.calls[stream] = nil }
+        self.calls[stream] = CallState()
         body.withUnsafeBytes { self.session.append($0, to: stream) }
         if endStream {
             self.session.finish(stream: stream, trailers: nil)
         }
+        try self.flush()
+        return stream
+    }
+
+    /// Waits for the answer of a call opened with ``start(headers:body:endStream:)``.
+    /// - Parameter wait: how long to wait locally; past it the status is DEADLINE_EXCEEDED (local) and the stream is
+    ///   cancelled.
+    public func finish(_ stream: Int32, wait: Duration) throws -> GRPCResponse {
+        guard let state = self.calls[stream] else {
+            return GRPCResponse(
+                httpStatus: 0, headers: [], trailers: [], messages: [],
+                status: GRPCStatus(.internalError, "no call on stream \(stream)"), statusFromServer: false, resetCode: nil)
+        }
+        defer { self.calls[stream] = nil }
         let deadline = ContinuousClock.now + wait
         var lostConnection: String?
         do {

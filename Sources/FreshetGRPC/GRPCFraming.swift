@@ -62,6 +62,15 @@ package struct GRPCMessageDeframer {
     /// Bytes of an unfinished message (0 when the stream ended on a message boundary).
     package var partialBytes: Int { self.buffer.count }
 
+    /// Bytes held: the unfinished message and the completed ones not taken yet.
+    package var bufferedBytes: Int { self.messages.reduce(self.buffer.count) { $0 + $1.count } }
+
+    /// Drops everything held (the call is answered; the rest of its request is not needed).
+    package mutating func discard() {
+        self.buffer = []
+        self.messages = []
+    }
+
     /// Removes and returns the completed messages.
     package mutating func takeMessages() -> [[UInt8]] {
         defer { self.messages.removeAll() }
@@ -78,7 +87,8 @@ package struct GRPCMessageDeframer {
         if length > self.limit {
             throw .tooLarge(length: length, limit: self.limit)
         }
-        self.buffer.reserveCapacity(5 + length)
+        // Grow with the data that actually arrives: a prefix alone must not reserve the declared length.
+        self.buffer.reserveCapacity(5 + min(length, 64 << 10))
     }
 
     private static func declaredLength(_ prefix: [UInt8]) -> Int {

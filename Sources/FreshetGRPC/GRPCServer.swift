@@ -17,6 +17,12 @@ public struct GRPCServerConfiguration: Sendable {
     /// The largest request or response message, in bytes (default 4 MiB). Larger requests get RESOURCE_EXHAUSTED
     /// as soon as their length prefix arrives.
     public var maxMessageBytes: Int = 4 << 20
+    /// The most request bytes one connection may hold in messages that have not finished arriving, summed over
+    /// its streams (default 16 MiB; never below one maximum message). Past it, the stream that brings more gets
+    /// RESOURCE_EXHAUSTED.
+    public var maxBufferedRequestBytesPerConnection: Int = 16 << 20
+    /// The same, summed over every connection of one event loop (default 128 MiB).
+    public var maxBufferedRequestBytesPerLoop: Int = 128 << 20
     /// SETTINGS announced to clients.
     public var http2 = HTTP2SettingsConfiguration()
     /// How long a graceful shutdown waits for open calls before closing connections.
@@ -216,6 +222,11 @@ final class ServerLoop: Selectable {
     let okTrailers = HeaderBlock([HTTP2Header("grpc-status", "0")])
     private var connections: [Int32: ServerConnection] = [:]
     private var dirty: [ServerConnection] = []
+    /// Request bytes held by this loop's connections in unfinished messages.
+    var bufferedRequestBytes = 0
+    /// The limits on those bytes, per connection and for the loop (at least one maximum message each).
+    let maxBufferedRequestBytesPerConnection: Int
+    let maxBufferedRequestBytesPerLoop: Int
     private var spareResponse: [UInt8] = []
     private var listening = true
     private var draining = false
@@ -234,6 +245,10 @@ final class ServerLoop: Selectable {
         http2.maxConcurrentStreams = configuration.http2.maxConcurrentStreams
         http2.maxHeaderListSize = configuration.http2.maxHeaderListSize
         self.http2 = http2
+        let oneMessage = configuration.maxMessageBytes + 5
+        self.maxBufferedRequestBytesPerConnection = max(configuration.maxBufferedRequestBytesPerConnection, oneMessage)
+        self.maxBufferedRequestBytesPerLoop = max(
+            configuration.maxBufferedRequestBytesPerLoop, self.maxBufferedRequestBytesPerConnection)
         self.readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
         try eventLoop.register(listener.descriptor, interest: .readable, handler: self)
         eventLoop.beforeSleep = { [unowned self] in self.flushDirty() }

@@ -26,6 +26,8 @@ final class ServerStream {
     var requestComplete = false
     /// The response (or error) has been submitted.
     var responded = false
+    /// The request bytes this stream holds, as counted in its connection's and loop's totals.
+    var accountedBytes = 0
 
     init(id: Int32, messageLimit: Int) {
         self.id = id
@@ -61,6 +63,8 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     var isDirty = false
     private var streamsAwaitingDeadline: [Int32] = []
     private var goingAway = false
+    /// Request bytes held in this connection's unfinished messages (see ``ServerLoop/bufferedRequestBytes``).
+    private var bufferedRequestBytes = 0
 
     init(socket: Socket, loop: ServerLoop) throws(HTTP2Error) {
         self.socket = socket
@@ -203,6 +207,8 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         self.isClosed = true
         for stream in self.streams.values {
             if let timer = stream.timerID { self.loop.eventLoop.cancelTimer(timer) }
+            stream.deframer.discard()
+            self.account(stream)
         }
         self.streams.removeAll()
         self.loop.eventLoop.deregister(self.socket.descriptor)
@@ -342,8 +348,31 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         }
     }
 
+    /// Brings the connection's and the loop's totals of held request bytes up to date with `stream`.
+    private func account(_ stream: ServerStream) {
+        let held = stream.deframer.bufferedBytes
+        let delta = held - stream.accountedBytes
+        stream.accountedBytes = held
+        self.bufferedRequestBytes += delta
+        self.loop.bufferedRequestBytes += delta
+    }
+
     func http2Data(stream id: Int32, bytes: UnsafeRawBufferPointer) {
         guard let stream = self.streams[id], !stream.responded else { return }
+        defer { self.account(stream) }
+        if self.bufferedRequestBytes + bytes.count > self.loop.maxBufferedRequestBytesPerConnection
+            || self.loop.bufferedRequestBytes + bytes.count > self.loop.maxBufferedRequestBytesPerLoop
+        {
+            // Many streams that each stay under the message limit but never finish must not add up to unbounded
+            // memory: the stream that brings more than the connection's (or the loop's) share is refused.
+            self.respond(
+                stream,
+                status: GRPCStatus(
+                    .resourceExhausted,
+                    "the server holds too much unfinished request data (limit \(self.loop.maxBufferedRequestBytesPerConnection) bytes per connection, \(self.loop.maxBufferedRequestBytesPerLoop) per event loop)"
+                ))
+            return
+        }
         do {
             try stream.deframer.append(bytes)
         } catch {
@@ -380,9 +409,12 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     }
 
     func http2StreamClosed(stream id: Int32, errorCode: UInt32) {
-        if let stream = self.streams.removeValue(forKey: id), let timer = stream.timerID {
+        guard let stream = self.streams.removeValue(forKey: id) else { return }
+        if let timer = stream.timerID {
             self.loop.eventLoop.cancelTimer(timer)
         }
+        stream.deframer.discard()
+        self.account(stream)
     }
 
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32) {}
@@ -410,6 +442,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             return
         }
         let messages = stream.deframer.takeMessages()
+        self.account(stream)
         guard messages.count == 1, let routeIndex = stream.routeIndex else {
             self.respond(
                 stream,
@@ -459,6 +492,8 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     private func respond(_ stream: ServerStream, status: GRPCStatus) {
         guard !stream.responded else { return }
         stream.responded = true
+        stream.deframer.discard()
+        self.account(stream)
         if let timer = stream.timerID {
             self.loop.eventLoop.cancelTimer(timer)
             stream.timerID = nil

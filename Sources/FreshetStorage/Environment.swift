@@ -59,6 +59,8 @@ public final class Environment: @unchecked Sendable {
     private let databases = Mutex<[String: Database]>([:])
     /// The `pthread_t` of the thread inside ``write(_:)``, or 0. Written only while holding LMDB's writer lock.
     private let writerThread = Atomic<UInt>(0)
+    /// Held shared by every transaction and exclusively by a map resize (see ``MapGuard``).
+    let mapGuard = MapGuard()
 
     /// Opens (and, unless read-only, creates) the environment in the directory `path`.
     ///
@@ -179,8 +181,16 @@ public final class Environment: @unchecked Sendable {
         // Begin the transaction before taking the cache lock: the lock order is always LMDB's writer lock, then the
         // cache lock (drop takes them in that order too), so a writer and an opener cannot deadlock.
         var begun: OpaquePointer?
-        try StorageError.check(
-            mdb_txn_begin(self.handle, nil, create ? 0 : UInt32(MDB_RDONLY), &begun), "mdb_txn_begin(\(self.path))")
+        self.mapGuard.lockShared()
+        defer { self.mapGuard.unlock() }
+        var rc = mdb_txn_begin(self.handle, nil, create ? 0 : UInt32(MDB_RDONLY), &begun)
+        if rc == MDB_MAP_RESIZED {
+            self.mapGuard.unlock()
+            defer { self.mapGuard.lockShared() }
+            try self.adoptGrownMap()
+            rc = mdb_txn_begin(self.handle, nil, create ? 0 : UInt32(MDB_RDONLY), &begun)
+        }
+        try StorageError.check(rc, "mdb_txn_begin(\(self.path))")
         guard let txn = begun else {
             preconditionFailure("mdb_txn_begin succeeded without a transaction")
         }
@@ -227,13 +237,16 @@ public final class Environment: @unchecked Sendable {
     ///   ``StorageError/Code/io`` (`ENOMEM`).
     public func read<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R {
         var begun: OpaquePointer?
-        try StorageError.check(
-            mdb_txn_begin(self.handle, nil, UInt32(MDB_RDONLY), &begun), "mdb_txn_begin(\(self.path), read)")
-        guard let txn = begun else {
-            preconditionFailure("mdb_txn_begin succeeded without a transaction")
+        return try self.withMapShared(
+            start: { mdb_txn_begin(self.handle, nil, UInt32(MDB_RDONLY), &begun) },
+            operation: "mdb_txn_begin(\(self.path), read)"
+        ) {
+            guard let txn = begun else {
+                preconditionFailure("mdb_txn_begin succeeded without a transaction")
+            }
+            defer { mdb_txn_abort(txn) }
+            return try body(ReadTransaction(core: self.core(txn)))
         }
-        defer { mdb_txn_abort(txn) }
-        return try body(ReadTransaction(core: self.core(txn)))
     }
 
     /// Runs `body` in a write transaction: commits when `body` returns, aborts when it throws.
@@ -257,10 +270,20 @@ public final class Environment: @unchecked Sendable {
             self.writerThread.load(ordering: .relaxed) != me,
             "Environment.write called inside write {} on the same thread; it would deadlock on LMDB's writer lock")
         var begun: OpaquePointer?
-        try StorageError.check(mdb_txn_begin(self.handle, nil, 0, &begun), "mdb_txn_begin(\(self.path), write)")
-        guard let txn = begun else {
-            preconditionFailure("mdb_txn_begin succeeded without a transaction")
+        return try self.withMapShared(
+            start: { mdb_txn_begin(self.handle, nil, 0, &begun) }, operation: "mdb_txn_begin(\(self.path), write)"
+        ) {
+            guard let txn = begun else {
+                preconditionFailure("mdb_txn_begin succeeded without a transaction")
+            }
+            return try self.runWrite(txn, thread: me, body)
         }
+    }
+
+    /// The body of ``write(_:)`` once its transaction has begun: runs `body`, then commits or aborts `txn`.
+    private func runWrite<R>(
+        _ txn: OpaquePointer, thread me: pthread_t, _ body: (borrowing WriteTransaction) throws -> R
+    ) throws -> R {
         // Set and cleared while holding the writer lock, so writers on other threads cannot interleave.
         self.writerThread.store(me, ordering: .relaxed)
 
@@ -305,10 +328,9 @@ public final class Environment: @unchecked Sendable {
     /// Changes the map size (the largest the data file may grow), for example after ``StorageError/Code/mapFull``.
     ///
     /// LMDB requires that **no transaction is active in this process** (lmdb.h, `mdb_env_set_mapsize`: "the library
-    /// does not check for this condition, the caller must ensure it explicitly"): remapping moves the map, so any
-    /// read running on another thread would fault. Reset ``Reader``s (not inside ``Reader/withTransaction(_:)``)
-    /// are fine. Pause the event loops' reads and the writer first. LMDB itself refuses while a write transaction is
-    /// active (``StorageError/Code/invalidArgument``).
+    /// does not check for this condition, the caller must ensure it explicitly"): remapping moves the map. This
+    /// call waits until no transaction of this process is running (every transaction holds the ``MapGuard``
+    /// shared) and blocks new ones until it is done. Reset ``Reader``s are fine.
     ///
     /// A size below the space already used is raised to the used size. The new size is persisted by the next
     /// commit; other processes adopt it when they next call this with 0, after their transactions fail with
@@ -323,6 +345,8 @@ public final class Environment: @unchecked Sendable {
         precondition(bytes >= 0, "setMapSize: negative size \(bytes)")
         precondition(
             self.writerThread.load(ordering: .relaxed) != pthread_self(), "setMapSize called inside write {}")
+        self.mapGuard.lockExclusive()
+        defer { self.mapGuard.unlock() }
         try StorageError.check(mdb_env_set_mapsize(self.handle, bytes), "mdb_env_set_mapsize(\(self.path), \(bytes))")
     }
 

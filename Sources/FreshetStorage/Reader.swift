@@ -57,8 +57,8 @@ public final class Reader {
     ///   returns; copy what you need before returning, and never return map pointers.
     /// - Returns: What `body` returns.
     /// - Throws: Whatever `body` throws; ``StorageError`` from `mdb_txn_renew`: ``StorageError/Code/panic`` after a
-    ///   fatal environment error, ``StorageError/Code/mapResized`` when another process grew the map beyond this
-    ///   process's size (see ``Environment/setMapSize(_:)``).
+    ///   fatal environment error. A map grown by another process (`MDB_MAP_RESIZED`) is adopted and the renew
+    ///   retried, so callers never see ``StorageError/Code/mapResized`` from here.
     /// - Precondition: Called on the thread that created this reader, and not from inside another
     ///   `withTransaction` on the same reader.
     public func withTransaction<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R {
@@ -66,13 +66,16 @@ public final class Reader {
             pthread_equal(self.owner, pthread_self()) != 0,
             "Reader used on a thread other than the one that created it")
         precondition(!self.active, "Reader.withTransaction called re-entrantly")
-        try StorageError.check(mdb_txn_renew(self.txn), "mdb_txn_renew(\(self.environment.path))")
-        self.active = true
-        defer {
-            mdb_txn_reset(self.txn)
-            self.active = false
+        return try self.environment.withMapShared(
+            start: { mdb_txn_renew(self.txn) }, operation: "mdb_txn_renew(\(self.environment.path))"
+        ) {
+            self.active = true
+            defer {
+                mdb_txn_reset(self.txn)
+                self.active = false
+            }
+            return try body(ReadTransaction(core: self.core))
         }
-        return try body(ReadTransaction(core: self.core))
     }
 }
 

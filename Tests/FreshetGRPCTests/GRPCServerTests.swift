@@ -9,10 +9,13 @@ import FreshetPosix
 import Testing
 
 /// Starts a server with an echo method and a method that always fails, on a free port.
-private func withServer<R>(threads: Int = 2, maxMessageBytes: Int = 1 << 20, _ body: (Endpoint) throws -> R) throws -> R
-{
+private func withServer<R>(
+    threads: Int = 2, maxMessageBytes: Int = 1 << 20, bufferedPerConnection: Int = 16 << 20,
+    _ body: (Endpoint) throws -> R
+) throws -> R {
     var configuration = GRPCServerConfiguration(endpoint: Endpoint(host: "127.0.0.1", port: 0), threads: threads)
     configuration.maxMessageBytes = maxMessageBytes
+    configuration.maxBufferedRequestBytesPerConnection = bufferedPerConnection
     let server = GRPCServer(configuration: configuration, logger: Logger(level: .error)) { _ in
         let router = Router()
         router.addUnary("/test.Echo/Echo") { request, _, response in
@@ -66,6 +69,29 @@ struct GRPCServerTests {
             for _ in 0..<8 {
                 #expect(try GRPCClient(endpoint: endpoint).unary(path: "/test.Echo/Echo", request: [7]).messages == [[7]])
             }
+        }
+    }
+
+    @Test func unfinishedRequestsCannotHoldUnboundedMemory() throws {
+        // Regression: streams that each declared a message under the limit, sent most of it and never finished made
+        // the server hold all of it (1.1 GB from 3 connections). Now a connection holds at most its budget.
+        try withServer(maxMessageBytes: 1 << 20, bufferedPerConnection: 2 << 20) { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            let headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test")
+            let almost = [UInt8](repeating: 1, count: 900_000)
+            let body = [0, 0x00, 0x0f, 0x42, 0x40] + almost  // declares 1,000,000 bytes, sends 900,000
+            let first = try client.start(headers: headers, body: body, endStream: false)
+            let second = try client.start(headers: headers, body: body, endStream: false)
+            let third = try client.start(headers: headers, body: body, endStream: false)
+            let refused = try client.finish(third, wait: .seconds(5))
+            #expect(refused.status.code == .resourceExhausted, "\(refused.status)")
+            #expect(refused.status.message.contains("unfinished request data"))
+            // The first two are still open (the server waits for the rest); cancel them and the budget comes back.
+            #expect(try client.finish(first, wait: .milliseconds(200)).statusFromServer == false)
+            #expect(try client.finish(second, wait: .milliseconds(200)).statusFromServer == false)
+            let again = try client.start(headers: headers, body: body, endStream: false)
+            #expect(try client.finish(again, wait: .milliseconds(200)).statusFromServer == false)
+            #expect(try client.unary(path: "/test.Echo/Echo", request: almost).messages == [almost])
         }
     }
 

@@ -61,6 +61,43 @@ struct ReaderTests {
         #expect(pid != nil && pid != UInt64(getpid()))
     }
 
+    @Test("a map grown by another process is adopted, not a permanent MAP_RESIZED")
+    func adoptsMapGrownByAnotherProcess() async throws {
+        // Regression: after a `freshet load --map-size` larger than the server's grew the file, every lookup of the
+        // running server failed with MDB_MAP_RESIZED until a restart.
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var small = testOptions
+        small.mapSize = 1 << 20
+        let env = try Environment(path: dir.path, options: small)
+        let db = try env.database(named: "features", create: true)
+        try env.write { try $0.put(db, key: bytes("first"), value: bytes("parent")) }
+        let loop = try ReaderThread(environment: env)
+        defer { loop.stop() }
+        #expect(try await loop.run { reader in try reader.withTransaction { try $0.get(db, key: bytes("first")) } } == bytes("parent"))
+
+        await #expect(processExitsWith: .success) { [path = dir.path as String] in
+            var large = testOptions
+            large.mapSize = 64 << 20
+            let other = try Environment(path: path, options: large)
+            let db = try other.database(named: "features", create: false)
+            let value = [UInt8](repeating: 7, count: 4096)
+            try other.write { txn in
+                for index in 0..<1500 { try txn.put(db, key: bytes("key-\(index)"), value: value) }
+            }
+        }
+        #expect(try env.info().mapSize == 1 << 20, "not adopted yet")
+        let seen = try await loop.run { reader in
+            try reader.withTransaction { txn in (try txn.get(db, key: bytes("key-1499"))?.count, try txn.count(db)) }
+        }
+        #expect(seen.0 == 4096)
+        #expect(seen.1 == 1501)
+        #expect(try env.info().mapSize >= 6 << 20, "the larger size was adopted")
+        // One-shot reads and writes adopt it too.
+        #expect(try env.read { try $0.count(db) } == 1501)
+        try env.write { try $0.put(db, key: bytes("after"), value: bytes("ok")) }
+    }
+
     @Test("readers on several threads while one thread writes: consistent, monotonic snapshots")
     func concurrentReadersAndWriter() throws {
         let dir = try TemporaryDirectory()

@@ -44,16 +44,46 @@ public struct RowFileError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Reads rows for one view from CSV or JSONL.
-public enum RowFile {
-    /// Reads a CSV file with a header row naming the entity's join keys and the view's features (in any order).
-    ///
-    /// Every join key and feature column must be present, and no other column (except the event-time column)
-    /// may be. Field syntax: see ``FeatureValue/init(csvField:type:)``.
-    /// - Throws: ``RowFileError`` for the first bad line (CSV syntax, field count, key, value or time).
-    public static func readCSV(
-        _ bytes: [UInt8], file: String, view: FeatureView, entity: Entity, eventTime: EventTimeSource
-    ) throws(RowFileError) -> [ParsedRow] {
+/// A source of rows read one at a time, so a load holds one row in memory, not the whole file.
+public protocol RowSource {
+    /// The file the rows come from, for messages.
+    var file: String { get }
+    /// The next row, or `nil` at the end.
+    /// - Throws: ``RowFileError`` for a bad line; stop reading after one.
+    mutating func next() throws(RowFileError) -> ParsedRow?
+}
+
+extension RowSource {
+    /// Reads every remaining row (for tests and small files).
+    public mutating func readAll() throws(RowFileError) -> [ParsedRow] {
+        var rows: [ParsedRow] = []
+        while let row = try self.next() { rows.append(row) }
+        return rows
+    }
+}
+
+/// Reads the rows of one view from a CSV file with a header row naming the entity's join keys and the view's
+/// features (in any order).
+///
+/// Every join key and feature column must be present, and no other column (except the event-time column) may be.
+/// Field syntax: see ``FeatureValue/init(csvField:type:)``.
+public struct CSVRowReader: RowSource {
+    public let file: String
+    private var reader: CSVReader
+    private let view: FeatureView
+    private let entity: Entity
+    private let eventTime: EventTimeSource
+    private let fieldCount: Int
+    private let keyColumns: [Int]
+    private let featureColumns: [Int]
+    private let eventTimeColumn: Int?
+
+    /// Reads and checks the header.
+    /// - Throws: ``RowFileError`` for an empty file, a bad header (duplicate, unknown or missing columns) or a
+    ///   missing event-time column.
+    public init(_ bytes: [UInt8], file: String, view: FeatureView, entity: Entity, eventTime: EventTimeSource)
+        throws(RowFileError)
+    {
         var reader = CSVReader(bytes)
         let first: CSVRecord?
         do {
@@ -89,76 +119,114 @@ public enum RowFile {
         }
         let missing = (entity.joinKeys.map(\.name) + view.features.map(\.name)).filter { columns[$0] == nil }
         if !missing.isEmpty {
+            let list = missing.map { "'\($0)'" }.joined(separator: ", ")
             throw RowFileError(
                 file: file, line: header.line,
-                message:
-                    "the header lacks column\(missing.count > 1 ? "s" : "") \(missing.map { "'\($0)'" }.joined(separator: ", ")) of view '\(view.name)'"
-            )
+                message: "the header lacks column\(missing.count > 1 ? "s" : "") \(list) of view '\(view.name)'")
         }
-        let keyColumns = entity.joinKeys.map { columns[$0.name]! }
-        let featureColumns = view.features.map { columns[$0.name]! }
-
-        var rows: [ParsedRow] = []
-        while true {
-            let record: CSVRecord
-            do {
-                guard let next = try reader.next() else { break }
-                record = next
-            } catch {
-                throw RowFileError(file: file, line: error.line, message: error.message)
-            }
-            let line = record.line
-            guard record.fields.count == names.count else {
-                throw RowFileError(
-                    file: file, line: line, message: "expected \(names.count) fields, found \(record.fields.count)")
-            }
-            var key: [JoinKeyValue] = []
-            for (joinKey, column) in zip(entity.joinKeys, keyColumns) {
-                key.append(try Self.keyValue(record.fields[column], joinKey, file: file, line: line))
-            }
-            var values: [FeatureValue] = []
-            values.reserveCapacity(view.features.count)
-            for (feature, column) in zip(view.features, featureColumns) {
-                do {
-                    values.append(try FeatureValue(csvField: record.fields[column], type: feature.type))
-                } catch {
-                    throw RowFileError(file: file, line: line, message: "column '\(feature.name)': \(error.message)")
-                }
-            }
-            let time: Timestamp
-            switch eventTime {
-            case .fixed(let fixed):
-                time = fixed
-            case .column(let name):
-                time = try Self.timestamp(record.fields[eventTimeColumn!].text, column: name, file: file, line: line)
-            }
-            rows.append(ParsedRow(key: key, values: values, eventTime: time, line: line))
-        }
-        return rows
+        self.file = file
+        self.reader = reader
+        self.view = view
+        self.entity = entity
+        self.eventTime = eventTime
+        self.fieldCount = names.count
+        self.keyColumns = entity.joinKeys.map { columns[$0.name]! }
+        self.featureColumns = view.features.map { columns[$0.name]! }
+        self.eventTimeColumn = eventTimeColumn
     }
 
-    /// Reads JSON Lines, one update per line, in the format of `weather_updates.jsonl`:
-    /// `{"entity": {"origin": "EWR"}, "event_time": "2013-01-01T06:00:00Z", "features": {"temp": 39.02, …}}`.
-    ///
-    /// Every feature of the view must be present in `features` (write `null` for a null value); unknown members
-    /// are refused. Blank lines are skipped. With `.fixed` event time, `event_time` may be absent and is ignored.
-    /// - Throws: ``RowFileError`` for the first bad line.
-    public static func readJSONL(
-        _ bytes: [UInt8], file: String, view: FeatureView, entity: Entity, eventTime: EventTimeSource
-    ) throws(RowFileError) -> [ParsedRow] {
-        var rows: [ParsedRow] = []
-        for (line, text) in LineReader(bytes) {
+    public mutating func next() throws(RowFileError) -> ParsedRow? {
+        let next: CSVRecord?
+        do {
+            next = try self.reader.next()
+        } catch {
+            throw RowFileError(file: self.file, line: error.line, message: error.message)
+        }
+        guard let record = next else { return nil }
+        let line = record.line
+        guard record.fields.count == self.fieldCount else {
+            throw RowFileError(
+                file: self.file, line: line, message: "expected \(self.fieldCount) fields, found \(record.fields.count)")
+        }
+        var key: [JoinKeyValue] = []
+        for (joinKey, column) in zip(self.entity.joinKeys, self.keyColumns) {
+            key.append(try RowFile.keyValue(record.fields[column], joinKey, file: self.file, line: line))
+        }
+        var values: [FeatureValue] = []
+        values.reserveCapacity(self.view.features.count)
+        for (feature, column) in zip(self.view.features, self.featureColumns) {
+            do {
+                values.append(try FeatureValue(csvField: record.fields[column], type: feature.type))
+            } catch {
+                throw RowFileError(file: self.file, line: line, message: "column '\(feature.name)': \(error.message)")
+            }
+        }
+        let time: Timestamp
+        switch self.eventTime {
+        case .fixed(let fixed):
+            time = fixed
+        case .column(let name):
+            time = try RowFile.timestamp(
+                record.fields[self.eventTimeColumn!].text, column: name, file: self.file, line: line)
+        }
+        return ParsedRow(key: key, values: values, eventTime: time, line: line)
+    }
+}
+
+/// Reads the rows of one view from JSON Lines, one update per line, in the format of `weather_updates.jsonl`:
+/// `{"entity": {"origin": "EWR"}, "event_time": "2013-01-01T06:00:00Z", "features": {"temp": 39.02, …}}`.
+///
+/// Every feature of the view must be present in `features` (write `null` for a null value); unknown members are
+/// refused. Blank lines are skipped. The event time is the `event_time` member, or the member named by
+/// `.column(name)`; with `.fixed` time, such a member may be absent and is ignored.
+public struct JSONLRowReader: RowSource {
+    public let file: String
+    private var lines: LineReader
+    private let view: FeatureView
+    private let entity: Entity
+    private let eventTime: EventTimeSource
+
+    public init(_ bytes: [UInt8], file: String, view: FeatureView, entity: Entity, eventTime: EventTimeSource) {
+        self.file = file
+        self.lines = LineReader(bytes)
+        self.view = view
+        self.entity = entity
+        self.eventTime = eventTime
+    }
+
+    public mutating func next() throws(RowFileError) -> ParsedRow? {
+        while let (line, text) = self.lines.next() {
             if text.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
             let document: JSONValue
             do {
                 document = try JSONParser.parse(text)
             } catch {
-                throw RowFileError(file: file, line: line, message: "invalid JSON: \(error)")
+                throw RowFileError(file: self.file, line: line, message: "invalid JSON: \(error)")
             }
-            rows.append(
-                try Self.jsonRow(document, file: file, line: line, view: view, entity: entity, eventTime: eventTime))
+            return try RowFile.jsonRow(
+                document, file: self.file, line: line, view: self.view, entity: self.entity,
+                eventTime: self.eventTime)
         }
-        return rows
+        return nil
+    }
+}
+
+/// Reads rows for one view from CSV or JSONL.
+public enum RowFile {
+    /// Reads every row of a CSV file (see ``CSVRowReader``).
+    public static func readCSV(
+        _ bytes: [UInt8], file: String, view: FeatureView, entity: Entity, eventTime: EventTimeSource
+    ) throws(RowFileError) -> [ParsedRow] {
+        var reader = try CSVRowReader(bytes, file: file, view: view, entity: entity, eventTime: eventTime)
+        return try reader.readAll()
+    }
+
+    /// Reads every row of a JSON Lines file (see ``JSONLRowReader``).
+    public static func readJSONL(
+        _ bytes: [UInt8], file: String, view: FeatureView, entity: Entity, eventTime: EventTimeSource
+    ) throws(RowFileError) -> [ParsedRow] {
+        var reader = JSONLRowReader(bytes, file: file, view: view, entity: entity, eventTime: eventTime)
+        return try reader.readAll()
     }
 
     /// Converts one parsed JSONL document to a row (shared with the replication producer).
@@ -169,8 +237,10 @@ public enum RowFile {
         guard let object = document.objectValue else {
             throw fail("expected a JSON object, found \(document.typeName)")
         }
-        for key in object.keys where !["entity", "event_time", "features"].contains(key) {
-            throw fail("unknown member '\(key)' (expected entity, event_time, features)")
+        let timeMember: String
+        if case .column(let name) = eventTime { timeMember = name } else { timeMember = "event_time" }
+        for key in object.keys where !["entity", timeMember, "features"].contains(key) {
+            throw fail("unknown member '\(key)' (expected entity, \(timeMember), features)")
         }
         guard let entityObject = object["entity"]?.objectValue else { throw fail("missing object 'entity'") }
         var key: [JoinKeyValue] = []
@@ -217,7 +287,7 @@ public enum RowFile {
         return ParsedRow(key: key, values: values, eventTime: time, line: line)
     }
 
-    private static func keyValue(
+    static func keyValue(
         _ field: CSVField, _ joinKey: Entity.JoinKey, file: String, line: Int
     ) throws(RowFileError) -> JoinKeyValue {
         guard !field.text.isEmpty else {
@@ -249,7 +319,7 @@ public enum RowFile {
         }
     }
 
-    private static func timestamp(
+    static func timestamp(
         _ text: String, column: String, file: String, line: Int
     ) throws(RowFileError) -> Timestamp {
         do {

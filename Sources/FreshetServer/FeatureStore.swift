@@ -122,19 +122,25 @@ public final class FeatureStore: Sendable {
         public var skippedOlder = 0
     }
 
+    /// The largest encoded row a load accepts (1 MiB): a row must fit in a response of the default message limit.
+    public static let maxRowBytes = 1 << 20
+
     /// Writes rows into a view in one write transaction: all of them or none. A row whose stored version has a
     /// newer `event_time` is kept (newest event wins); on equal times the load overwrites.
+    ///
+    /// Rows are read from `source` one at a time inside the transaction, so memory does not grow with the file.
     /// - Parameters:
     ///   - ingestTime: the commit time recorded as each row's `ingest_time`.
-    /// - Throws: ``StoreError`` for an unknown view; ``StorageError`` (MDB_MAP_FULL, …) aborts the load.
-    public func load(view name: String, rows: [ParsedRow], ingestTime: Timestamp) throws -> LoadSummary {
+    /// - Throws: ``StoreError`` for an unknown view; ``RowFileError`` for a bad line or a row larger than
+    ///   ``maxRowBytes``; ``StorageError`` (MDB_MAP_FULL, …). Any of them aborts the load.
+    public func load(view name: String, from source: inout some RowSource, ingestTime: Timestamp) throws -> LoadSummary {
         guard let database = self.viewDatabases[name], let view = self.registry.view(named: name) else {
             throw StoreError("unknown feature view '\(name)'")
         }
         var summary = LoadSummary()
         try self.environment.write { transaction in
             var key: [UInt8] = []
-            for row in rows {
+            while let row = try source.next() {
                 precondition(row.values.count == view.features.count, "row values must match the view's features")
                 key.removeAll(keepingCapacity: true)
                 EntityKey.encode(row.key, into: &key)
@@ -144,11 +150,22 @@ public final class FeatureStore: Sendable {
                     continue
                 }
                 let encoded = StoredRow.encode(values: row.values, eventTime: row.eventTime, ingestTime: ingestTime)
+                if encoded.count > Self.maxRowBytes {
+                    throw RowFileError(
+                        file: source.file, line: row.line,
+                        message: "the row is \(encoded.count) bytes when stored; the limit is \(Self.maxRowBytes)")
+                }
                 try transaction.put(database, key: key, value: encoded)
                 summary.written += 1
             }
         }
         return summary
+    }
+
+    /// Writes rows given as an array (see ``load(view:from:ingestTime:)``).
+    public func load(view name: String, rows: [ParsedRow], ingestTime: Timestamp) throws -> LoadSummary {
+        var source = ArrayRowSource(rows: rows)
+        return try self.load(view: name, from: &source, ingestTime: ingestTime)
     }
 
     /// The number of rows in each view, in registry order.
@@ -158,6 +175,19 @@ public final class FeatureStore: Sendable {
                 (view.name, try transaction.count(self.viewDatabases[view.name]!))
             }
         }
+    }
+}
+
+/// Rows already in memory, as a ``RowSource``.
+struct ArrayRowSource: RowSource {
+    let file = "(rows)"
+    let rows: [ParsedRow]
+    var index = 0
+
+    mutating func next() throws(RowFileError) -> ParsedRow? {
+        guard self.index < self.rows.count else { return nil }
+        defer { self.index += 1 }
+        return self.rows[self.index]
     }
 }
 

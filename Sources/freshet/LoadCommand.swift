@@ -5,6 +5,7 @@
 import FreshetCore
 import FreshetPosix
 import FreshetServer
+import FreshetStorage
 
 enum LoadCommand {
     static let specs: [FlagSpec] = [
@@ -70,14 +71,26 @@ enum LoadCommand {
         } catch {
             throw CommandError("cannot read \(path): \(error)")
         }
-        let rows =
-            csv != nil
-            ? try RowFile.readCSV(bytes, file: path, view: view, entity: entity, eventTime: eventTime)
-            : try RowFile.readJSONL(bytes, file: path, view: view, entity: entity, eventTime: eventTime)
         var options = StoreOptions()
         options.mapSize = try flags.byteSize("map-size", default: 4 << 30)
-        let store = try FeatureStore(directory: data, registry: registry, options: options)
-        let summary = try store.load(view: viewName, rows: rows, ingestTime: Timestamp.now())
+        let summary: FeatureStore.LoadSummary
+        do {
+            // A CSV header is checked before the store opens; each line is parsed inside the one write transaction,
+            // so a bad line aborts the whole load.
+            if csv != nil {
+                var rows = try CSVRowReader(bytes, file: path, view: view, entity: entity, eventTime: eventTime)
+                let store = try FeatureStore(directory: data, registry: registry, options: options)
+                summary = try store.load(view: viewName, from: &rows, ingestTime: Timestamp.now())
+            } else {
+                var rows = JSONLRowReader(bytes, file: path, view: view, entity: entity, eventTime: eventTime)
+                let store = try FeatureStore(directory: data, registry: registry, options: options)
+                summary = try store.load(view: viewName, from: &rows, ingestTime: Timestamp.now())
+            }
+        } catch let error as StorageError where error.code == .mapFull {
+            throw CommandError(
+                "\(error): the data directory is full at --map-size \(options.mapSize) bytes; nothing was loaded. "
+                    + "Rerun with a larger --map-size (a running server adopts the larger map by itself).")
+        }
         let elapsed = ContinuousClock.now - started
         print(
             "loaded \(summary.written) rows into \(viewName) from \(path) (\(summary.skippedOlder) kept because the stored row is newer) in \(elapsed.formatted)"

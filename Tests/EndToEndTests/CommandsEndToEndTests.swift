@@ -70,6 +70,47 @@ struct CommandsEndToEndTests {
         #expect(server.terminate() == 0)
     }
 
+    @Test func aServerKeepsServingAfterALoadGrowsTheMap() throws {
+        // Regression: a load with a larger --map-size grew the file past the server's map, and every lookup failed
+        // with MAP_RESIZED until a restart.
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let data = scratch.file("data")
+        try load(data: data, view: "airlines", csv: Paths.examples + "/airlines.csv", extra: ["--map-size", "1MiB"])
+        let server = try ServerProcess(data: data, extra: ["--map-size", "1MiB"], scratch: scratch)
+        let airline = FeaturesRequest(target: .references(["airlines:name"]), rows: [[("carrier", .string("UA"))]])
+        #expect(try server.getFeatures(airline).rows[0][0].values == [.string("United Air Lines Inc.")])
+
+        // About 3 MB of rows: more than the server's 1 MiB map can hold.
+        var text = "tailnum,year,type,manufacturer,model,engines,seats,speed,engine\n"
+        let filler = String(repeating: "x", count: 1000)
+        for index in 0..<3000 { text += "T\(index),2000,\(filler),m,x,2,\(index),,e\n" }
+        let small = freshet(
+            "load", "--data", data, "--registry", Paths.registry, "--view", "planes", "--csv", scratch.write("big.csv", text),
+            "--map-size", "1MiB")
+        #expect(small.status == 1)
+        #expect(small.stderr.contains("Rerun with a larger --map-size"), "\(small.stderr)")
+        try load(data: data, view: "planes", csv: scratch.file("big.csv"), extra: ["--map-size", "64MiB"])
+
+        #expect(try server.getFeatures(airline).rows[0][0].values == [.string("United Air Lines Inc.")])
+        let plane = FeaturesRequest(target: .references(["planes:seats"]), rows: [[("tailnum", .string("T2999"))]])
+        #expect(try server.getFeatures(plane).rows[0][0].values == [.int64(2999)])
+        #expect(server.terminate() == 0)
+    }
+
+    @Test func aRowTooLargeToServeIsRefusedAtLoad() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let huge = String(repeating: "w", count: 1_200_000)
+        let line = "{\"entity\": {\"carrier\": \"ZZ\"}, \"event_time\": \"2013-01-01T00:00:00Z\", \"features\": {\"name\": \"\(huge)\"}}"
+        let file = scratch.write("huge.jsonl", "{\"entity\": {\"carrier\": \"AA\"}, \"event_time\": \"2013-01-01T00:00:00Z\", \"features\": {\"name\": \"ok\"}}\n" + line + "\n")
+        let result = freshet("load", "--data", scratch.file("data"), "--registry", Paths.registry, "--view", "airlines", "--jsonl", file)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains(file + ":2: the row is"), "\(result.stderr)")
+        #expect(result.stderr.contains("the limit is 1048576"))
+        #expect(freshet("stats", "--data", scratch.file("data")).stdout.contains("view airlines: 0 rows"))
+    }
+
     @Test func badRegistryStopsServeWithEveryProblemNamed() throws {
         let scratch = TemporaryDirectory()
         defer { scratch.remove() }

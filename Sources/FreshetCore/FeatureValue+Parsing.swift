@@ -95,7 +95,10 @@ private func parseDouble(_ text: String) throws(ValueParseError) -> Double {
 private func parseFloat(_ text: String) throws(ValueParseError) -> Float {
     let number = try parseDouble(text)
     let narrow = Float(number)
-    guard narrow.isFinite else { throw ValueParseError("'\(clip(text))' is out of range for float") }
+    // Too large becomes infinity and too small becomes 0: both would silently change the value.
+    guard narrow.isFinite, narrow != 0 || number == 0 else {
+        throw ValueParseError("'\(clip(text))' is out of range for float")
+    }
     return narrow
 }
 
@@ -115,8 +118,9 @@ private func jsonDouble(_ json: JSONValue) throws(ValueParseError) -> Double {
 }
 
 private func jsonFloat(_ json: JSONValue) throws(ValueParseError) -> Float {
-    let value = Float(try jsonDouble(json))
-    guard value.isFinite else { throw ValueParseError("\(json) is out of range for float") }
+    let number = try jsonDouble(json)
+    let value = Float(number)
+    guard value.isFinite, value != 0 || number == 0 else { throw ValueParseError("\(json) is out of range for float") }
     return value
 }
 

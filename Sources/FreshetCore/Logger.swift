@@ -111,3 +111,27 @@ public struct Logger: Sendable {
         self.log(.error, message(), fields())
     }
 }
+
+/// Lets a repeated log line through at most once per interval, counting the ones held back, so that a condition
+/// hit on every request (or every accept) cannot flood the log.
+public struct LogThrottle: Sendable {
+    public let interval: Duration
+    private var last: ContinuousClock.Instant?
+    private var held = 0
+
+    public init(interval: Duration = .seconds(10)) {
+        self.interval = interval
+    }
+
+    /// Whether to log now; if so, also how many occurrences were held back since the last line.
+    public mutating func admit() -> (log: Bool, held: Int) {
+        let now = ContinuousClock.now
+        guard self.last.map({ now - $0 >= self.interval }) ?? true else {
+            self.held += 1
+            return (false, 0)
+        }
+        defer { self.held = 0 }
+        self.last = now
+        return (true, self.held)
+    }
+}

@@ -159,7 +159,9 @@ extension Registry {
     public static func parse(json bytes: [UInt8], source: String) throws(RegistryError) -> Registry {
         let document: JSONValue
         do {
-            document = try JSONParser.parse(bytes)
+            // Editors on some systems save UTF-8 with a byte-order mark; it carries no meaning here.
+            let hasBOM = bytes.starts(with: [0xEF, 0xBB, 0xBF])
+            document = try JSONParser.parse(hasBOM ? bytes.dropFirst(3) : bytes[...])
         } catch {
             throw RegistryError(source: source, problems: ["invalid JSON: \(error)"])
         }
@@ -215,6 +217,14 @@ extension Registry {
                 problems.append("feature view '\(view.name)' has \(view.features.count) features; the limit is 65535")
             }
             for feature in view.features { checkName(feature.name, "feature view '\(view.name)': feature") }
+            if let entity = self.entity(named: view.entity) {
+                // A CSV row names keys and features by column, so they must not share a name.
+                for feature in view.features where entity.joinKeys.contains(where: { $0.name == feature.name }) {
+                    problems.append(
+                        "feature view '\(view.name)': feature '\(feature.name)' has the name of a join key of entity '\(entity.name)'"
+                    )
+                }
+            }
             checkDuplicates(view.features.map(\.name), "feature", in: "feature view '\(view.name)'")
         }
         for service in self.services {
@@ -321,9 +331,9 @@ private struct RegistryReader {
             let keyPath = "\(path).join_keys[\(index)]"
             guard let keyObject = self.object(item, at: keyPath) else { continue }
             self.rejectUnknown(keyObject, allowed: ["name", "type", "description"], at: keyPath)
-            guard let keyName = self.string(keyObject["name"], at: "\(keyPath).name"),
-                let typeName = self.string(keyObject["type"], at: "\(keyPath).type")
-            else { continue }
+            let keyName = self.string(keyObject["name"], at: "\(keyPath).name")
+            let typeName = self.string(keyObject["type"], at: "\(keyPath).type")
+            guard let keyName, let typeName else { continue }
             guard let type = JoinKeyType(rawValue: typeName) else {
                 self.problems.append("\(keyPath).type: '\(typeName)' is not a join key type (string, int64)")
                 continue
@@ -338,9 +348,9 @@ private struct RegistryReader {
     private mutating func readView(_ value: JSONValue, at path: String) -> FeatureView? {
         guard let object = self.object(value, at: path) else { return nil }
         self.rejectUnknown(object, allowed: ["name", "entity", "features", "max_age", "description"], at: path)
-        guard let name = self.string(object["name"], at: "\(path).name"),
-            let entity = self.string(object["entity"], at: "\(path).entity")
-        else { return nil }
+        let name = self.string(object["name"], at: "\(path).name")
+        let entity = self.string(object["entity"], at: "\(path).entity")
+        guard let name, let entity else { return nil }
         let path = "\(path) ('\(name)')"
         var maxAge: Duration?
         if let text = object["max_age"], !text.isNull {
@@ -358,9 +368,9 @@ private struct RegistryReader {
             let featurePath = "\(path).features[\(index)]"
             guard let featureObject = self.object(item, at: featurePath) else { continue }
             self.rejectUnknown(featureObject, allowed: ["name", "type", "description"], at: featurePath)
-            guard let featureName = self.string(featureObject["name"], at: "\(featurePath).name"),
-                let typeName = self.string(featureObject["type"], at: "\(featurePath).type")
-            else { continue }
+            let featureName = self.string(featureObject["name"], at: "\(featurePath).name")
+            let typeName = self.string(featureObject["type"], at: "\(featurePath).type")
+            guard let featureName, let typeName else { continue }
             guard let type = FeatureType(rawValue: typeName) else {
                 let known = FeatureType.allCases.map(\.rawValue).joined(separator: ", ")
                 self.problems.append("\(featurePath).type: '\(typeName)' is not a feature type (\(known))")

@@ -81,7 +81,9 @@ public struct CSVRowReader: RowSource {
     /// Reads and checks the header.
     /// - Throws: ``RowFileError`` for an empty file, a bad header (duplicate, unknown or missing columns) or a
     ///   missing event-time column.
-    public init(_ bytes: [UInt8], file: String, view: FeatureView, entity: Entity, eventTime: EventTimeSource)
+    public init(
+        _ bytes: [UInt8], file: String, view: FeatureView, entity: Entity, eventTime: EventTimeSource
+    )
         throws(RowFileError)
     {
         var reader = CSVReader(bytes)
@@ -146,7 +148,8 @@ public struct CSVRowReader: RowSource {
         let line = record.line
         guard record.fields.count == self.fieldCount else {
             throw RowFileError(
-                file: self.file, line: line, message: "expected \(self.fieldCount) fields, found \(record.fields.count)")
+                file: self.file, line: line, message: "expected \(self.fieldCount) fields, found \(record.fields.count)"
+            )
         }
         var key: [JoinKeyValue] = []
         for (joinKey, column) in zip(self.entity.joinKeys, self.keyColumns) {

@@ -84,7 +84,7 @@ public final class GRPCClient: HTTP2SessionDelegate {
     /// Calls a unary method: sends `request` as one message with the standard gRPC headers.
     /// - Parameters:
     ///   - path: `/package.Service/Method`.
-    ///   - timeout: sent as `grpc-timeout`, and also the local wait limit (plus a grace period).
+    ///   - timeout: sent as `grpc-timeout`, and also the local wait limit (plus 250 ms for the server's answer).
     ///   - metadata: extra headers (lower-case names).
     /// - Throws: ``SystemError`` or ``HTTP2Error`` when the connection fails; a gRPC error status is not thrown,
     ///   it is in ``GRPCResponse/status``.
@@ -99,7 +99,9 @@ public final class GRPCClient: HTTP2SessionDelegate {
         var body = [UInt8](repeating: 0, count: 5)
         writeGRPCPrefix(length: request.count, into: &body)
         body += request
-        return try self.call(headers: headers, body: body, wait: timeout.map { $0 + .seconds(5) } ?? .seconds(60))
+        // Wait a little past the deadline for the server's own DEADLINE_EXCEEDED, no more.
+        return try self.call(
+            headers: headers, body: body, wait: timeout.map { $0 + .milliseconds(250) } ?? .seconds(60))
     }
 
     /// The headers a stock gRPC client sends for `path`.
@@ -145,7 +147,8 @@ public final class GRPCClient: HTTP2SessionDelegate {
         guard let state = self.calls[stream] else {
             return GRPCResponse(
                 httpStatus: 0, headers: [], trailers: [], messages: [],
-                status: GRPCStatus(.internalError, "no call on stream \(stream)"), statusFromServer: false, resetCode: nil)
+                status: GRPCStatus(.internalError, "no call on stream \(stream)"), statusFromServer: false,
+                resetCode: nil)
         }
         defer { self.calls[stream] = nil }
         let deadline = ContinuousClock.now + wait

@@ -230,6 +230,7 @@ final class ServerLoop: Selectable {
     private var spareResponse: [UInt8] = []
     private var listening = true
     private var draining = false
+    private var acceptWarnings = LogThrottle()
 
     init(
         index: Int, eventLoop: EventLoop, listener: Socket, router: Router, configuration: GRPCServerConfiguration,
@@ -267,8 +268,14 @@ final class ServerLoop: Selectable {
             do {
                 accepted = try self.listener.accept()
             } catch {
-                // EMFILE/ENFILE: out of descriptors. Pause accepting briefly instead of spinning on the listener.
-                self.logger.warning("accept failed; pausing accepts for 100 ms", ["error": "\(error)"])
+                // EMFILE/ENFILE: out of descriptors. Pause accepting briefly instead of spinning on the listener, and
+                // say so at most every 10 s (with how often it happened), not every 100 ms.
+                let admitted = self.acceptWarnings.admit()
+                if admitted.log {
+                    self.logger.warning(
+                        "accept failed; pausing accepts for 100 ms at a time",
+                        ["error": "\(error)", "failures_not_logged": String(admitted.held)])
+                }
                 self.pauseAccepting(for: .milliseconds(100))
                 return
             }

@@ -310,13 +310,13 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
                 "request headers are larger than the limit of \(limit) bytes (SETTINGS_MAX_HEADER_LIST_SIZE)"))
     }
 
-    /// `application/grpc`, optionally followed by `+format` or `;parameters` (PROTOCOL-HTTP2.md "Content-Type").
+    /// `application/grpc` or `application/grpc+proto`, optionally followed by `;parameters` (PROTOCOL-HTTP2.md
+    /// "Content-Type"). Other formats (`+json`) are refused: this server speaks protobuf only.
     private static func isGRPCContentType(_ value: UnsafeRawBufferPointer) -> Bool {
-        let prefix = "application/grpc".utf8
-        guard value.count >= prefix.count, value.prefix(prefix.count).elementsEqual(prefix) else { return false }
-        guard value.count > prefix.count else { return true }
-        let next = value[prefix.count]
-        return next == UInt8(ascii: "+") || next == UInt8(ascii: ";")
+        var end = value.firstIndex(of: UInt8(ascii: ";")) ?? value.count
+        while end > 0 && value[end - 1] == UInt8(ascii: " ") { end -= 1 }
+        let type = UnsafeRawBufferPointer(rebasing: value[0..<end])
+        return type.elementsEqual("application/grpc".utf8) || type.elementsEqual("application/grpc+proto".utf8)
     }
 
     func http2EndHeaders(stream id: Int32, kind: HTTP2HeadersKind, endStream: Bool) {

@@ -202,11 +202,10 @@ public struct DecodedFeaturesRequest {
     /// The number of entity rows.
     public var rowCount: Int { self.message.pointee.n_rows }
 
-    /// The request's `max_staleness`, when set and positive.
+    /// The request's `max_staleness` as sent (possibly zero or negative), or `nil` when unset.
     public var maxStaleness: Duration? {
         guard let duration = self.message.pointee.max_staleness else { return nil }
-        let value = Duration.seconds(duration.pointee.seconds) + .nanoseconds(Int64(duration.pointee.nanos))
-        return value > .zero ? value : nil
+        return Duration.seconds(duration.pointee.seconds) + .nanoseconds(Int64(duration.pointee.nanos))
     }
 
     /// Finds the keys named in `names` in row `row` and writes each one's value into `slots` (same indexes).

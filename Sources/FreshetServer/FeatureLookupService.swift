@@ -53,9 +53,12 @@ final class FeatureLookupService {
     private var slots: [RequestKeyValue] = []
     private var key: [UInt8] = []
     private var referencePlans: [String: BoundPlan] = [:]
+    private let logger: Logger
+    private var dataLossWarnings = LogThrottle()
 
-    init(store: FeatureStore, servicePlans: [BoundPlan], limits: LookupLimits) throws {
+    init(store: FeatureStore, servicePlans: [BoundPlan], limits: LookupLimits, logger: Logger) throws {
         self.store = store
+        self.logger = logger
         self.reader = try store.environment.makeReader()
         self.servicePlans = servicePlans
         self.limits = limits
@@ -80,8 +83,15 @@ final class FeatureLookupService {
         if context.deadlineExceeded {
             throw GRPCStatus(.deadlineExceeded, "deadline exceeded before the lookup")
         }
+        var requestLimit = request.maxStaleness
+        if let limit = requestLimit {
+            guard limit >= .zero else {
+                throw GRPCStatus(.invalidArgument, "max_staleness must not be negative (it is \(limit))")
+            }
+            // Zero is the proto3 default: no limit.
+            if limit == .zero { requestLimit = nil }
+        }
         let now = Timestamp.now()
-        let requestLimit = request.maxStaleness
         var failure: GRPCStatus?
         do {
             try self.reader.withTransaction { transaction in
@@ -180,6 +190,15 @@ final class FeatureLookupService {
                     continue
                 }
                 guard let view = StoredRowView(stored) else {
+                    let admitted = self.dataLossWarnings.admit()
+                    if admitted.log {
+                        self.logger.error(
+                            "a stored row is unreadable (damaged or written by an unknown format)",
+                            [
+                                "view": projection.view.name, "bytes": String(stored.count),
+                                "not_logged": String(admitted.held),
+                            ])
+                    }
                     return GRPCStatus(
                         .dataLoss, "a stored row of view '\(projection.view.name)' is unreadable (row \(row))")
                 }

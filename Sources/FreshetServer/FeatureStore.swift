@@ -20,8 +20,8 @@ public struct StoreOptions: Sendable {
 /// database (`freshet/meta`) with each view's schema.
 ///
 /// The schema check keeps stored rows readable: a row keeps its values by feature position, so a view's
-/// features may only be appended to. A registry that renames, retypes, reorders or removes a stored feature, or
-/// changes the entity key, is refused with a message naming the view.
+/// features may only be appended to (or, to roll an addition back, cut back to a prefix). A registry that renames,
+/// retypes or reorders a stored feature, or changes the entity key, is refused with a message naming the view.
 ///
 /// Thread safety: the environment and database handles are thread-safe; reads run in each caller's own read
 /// transaction, and writes are serialized by LMDB (one writer at a time, across processes).
@@ -73,43 +73,62 @@ public final class FeatureStore: Sendable {
                 guard let entity = self.registry.entity(named: view.entity) else { continue }
                 let key = Array("schema/\(view.name)".utf8)
                 let wanted = Self.schemaText(view: view, entity: entity)
+                var longest = wanted
                 if let stored = try transaction.get(self.meta, key: key) {
                     let storedText = String(decoding: stored, as: UTF8.self)
                     if storedText == wanted { continue }
-                    if let problem = Self.incompatibility(stored: storedText, wanted: wanted) {
+                    switch Self.compare(stored: storedText, wanted: wanted) {
+                    case .incompatible(let problem):
                         throw StoreError(
                             "feature view '\(view.name)' in \(self.environment.path) \(problem); stored rows would be "
                                 + "misread. Add new features at the end, or use a new view name (view versions come with "
                                 + "schema evolution)")
+                    case .storedIsLonger:
+                        // The registry is a prefix of what was stored (for example a rollback of an added feature):
+                        // rows are read by position, so the extra stored values are simply not served. Keep the
+                        // longer schema, so a later registry cannot put a different feature in that position.
+                        longest = storedText
+                    case .wantedIsLonger:
+                        break
                     }
                 }
-                try transaction.put(self.meta, key: key, value: Array(wanted.utf8))
+                if longest == wanted {
+                    try transaction.put(self.meta, key: key, value: Array(wanted.utf8))
+                }
             }
         }
     }
 
-    /// Why a stored schema cannot be read with a wanted one, or `nil` when the wanted one only appends features.
-    static func incompatibility(stored: String, wanted: String) -> String? {
+    /// How a registry's schema relates to the stored one.
+    enum SchemaComparison: Equatable {
+        /// The registry appends features to the stored ones.
+        case wantedIsLonger
+        /// The registry has a prefix of the stored features.
+        case storedIsLonger
+        /// They disagree within their common features, or on the entity key.
+        case incompatible(String)
+    }
+
+    /// Compares schemas: they are compatible when the entity key is the same and one feature list is a prefix of
+    /// the other (a stored row keeps its values by position).
+    static func compare(stored: String, wanted: String) -> SchemaComparison {
         let old = stored.split(separator: "\n").map(String.init)
         let new = wanted.split(separator: "\n").map(String.init)
         let oldKeys = old.filter { !$0.hasPrefix("feature ") }
         let newKeys = new.filter { !$0.hasPrefix("feature ") }
         if oldKeys != newKeys {
-            return
+            return .incompatible(
                 "was stored with entity key [\(oldKeys.dropFirst().joined(separator: ", "))], but the registry has [\(newKeys.dropFirst().joined(separator: ", "))]"
+            )
         }
         let oldFeatures = old.filter { $0.hasPrefix("feature ") }
         let newFeatures = new.filter { $0.hasPrefix("feature ") }
-        for (index, feature) in oldFeatures.enumerated() {
-            guard index < newFeatures.count else {
-                return "stores feature '\(feature.dropFirst(8))', which the registry removed"
-            }
-            if newFeatures[index] != feature {
-                return
-                    "stores feature \(index + 1) as '\(feature.dropFirst(8))', but the registry has '\(newFeatures[index].dropFirst(8))'"
-            }
+        for index in 0..<min(oldFeatures.count, newFeatures.count) where newFeatures[index] != oldFeatures[index] {
+            return .incompatible(
+                "stores feature \(index + 1) as '\(oldFeatures[index].dropFirst(8))', but the registry has '\(newFeatures[index].dropFirst(8))'"
+            )
         }
-        return nil
+        return newFeatures.count >= oldFeatures.count ? .wantedIsLonger : .storedIsLonger
     }
 
     // MARK: - Loading
@@ -133,7 +152,8 @@ public final class FeatureStore: Sendable {
     ///   - ingestTime: the commit time recorded as each row's `ingest_time`.
     /// - Throws: ``StoreError`` for an unknown view; ``RowFileError`` for a bad line or a row larger than
     ///   ``maxRowBytes``; ``StorageError`` (MDB_MAP_FULL, …). Any of them aborts the load.
-    public func load(view name: String, from source: inout some RowSource, ingestTime: Timestamp) throws -> LoadSummary {
+    public func load(view name: String, from source: inout some RowSource, ingestTime: Timestamp) throws -> LoadSummary
+    {
         guard let database = self.viewDatabases[name], let view = self.registry.view(named: name) else {
             throw StoreError("unknown feature view '\(name)'")
         }

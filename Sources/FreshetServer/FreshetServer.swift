@@ -76,7 +76,7 @@ public enum FreshetServer {
         let limits = options.limits
         let server = GRPCServer(configuration: options.grpc, logger: logger) { [plans] _ in
             let router = Router()
-            let lookups = try FeatureLookupService(store: store, servicePlans: plans, limits: limits)
+            let lookups = try FeatureLookupService(store: store, servicePlans: plans, limits: limits, logger: logger)
             router.addUnary(FreshetMethods.getFeatures, lookups.getFeatures)
             router.addUnary(FreshetMethods.healthCheck, health.check)
             return router

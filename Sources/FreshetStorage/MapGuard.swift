@@ -54,7 +54,8 @@ extension Environment {
     /// and starts again, once.
     ///
     /// - Throws: ``StorageError`` naming `operation` when `start` fails; whatever `body` throws.
-    func withMapShared<R>(start: () -> Int32, operation: @autoclosure () -> String, _ body: () throws -> R) throws -> R {
+    func withMapShared<R>(start: () -> Int32, operation: @autoclosure () -> String, _ body: () throws -> R) throws -> R
+    {
         var adopted = false
         while true {
             self.mapGuard.lockShared()

@@ -132,11 +132,13 @@ func usage(_ synopsis: String, _ summary: String, _ specs: [FlagSpec]) -> String
         let left: String
         switch spec.kind {
         case .value(let placeholder): left = "--\(spec.name) \(placeholder)"
-        case .repeated(let placeholder): left = "--\(spec.name) \(placeholder)  (repeatable)"
+        case .repeated(let placeholder): left = "--\(spec.name) \(placeholder)"
         case .toggle: left = "--\(spec.name)"
         }
         let padded = left.count < 34 ? left + String(repeating: " ", count: 34 - left.count) : left + "  "
-        lines.append("  " + padded + spec.help)
+        var help = spec.help
+        if case .repeated = spec.kind { help += " (repeatable)" }
+        lines.append("  " + padded + help)
     }
     lines.append("  --help                            show this help")
     return lines.joined(separator: "\n") + "\n"

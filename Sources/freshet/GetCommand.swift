@@ -30,7 +30,9 @@ enum GetCommand {
         if arguments.contains("--help") {
             Console.out(
                 usage(
-                    "freshet get [--server HOST:PORT] (--service S | --features view:feature[,...]) --row key=value[,key=value] [--row ...] [--json]",
+                    "freshet get [--server HOST:PORT] (--service S | --features view:feature[,...])\n"
+                        + "           --row key=value[,key=value] [--row ...] [--max-staleness DURATION] [--timeout DURATION]"
+                        + " [--json]",
                     "Calls GetFeatures and prints each row's status, values, event_time and ingest_time per view.\nExits 1 with the gRPC status on error.",
                     Self.specs))
             return 0
@@ -105,12 +107,13 @@ enum GetCommand {
 
     // MARK: - Output
 
-    static func keyText(_ key: FeaturesRequest.Key) -> String {
+    /// `tailnum=N14228`, `id:int64=42`, `tailnum:null`: the --row syntax, so a printed row can be pasted back.
+    static func keyText(_ name: String, _ key: FeaturesRequest.Key) -> String {
         switch key {
-        case .string(let text): text
-        case .int64(let number): String(number)
-        case .null: "null"
-        case .other(let value): "\(value)"
+        case .string(let text): "\(name)=\(text)"
+        case .int64(let number): "\(name):int64=\(number)"
+        case .null: "\(name):null"
+        case .other(let value): "\(name)=\(value)"
         }
     }
 
@@ -118,7 +121,7 @@ enum GetCommand {
         var output = ""
         let width = response.views.map(\.name.count).max() ?? 0
         for (index, results) in response.rows.enumerated() {
-            let keys = index < rows.count ? rows[index].map { "\($0.0)=\(keyText($0.1))" }.joined(separator: " ") : ""
+            let keys = index < rows.count ? rows[index].map(keyText).joined(separator: " ") : ""
             output += "row \(index): \(keys)\n"
             for (view, result) in zip(response.views, results) {
                 let name = view.name + String(repeating: " ", count: width - view.name.count)
@@ -213,15 +216,22 @@ func displayText(_ value: FeatureValue) -> String {
     case .double(let number): String(number)
     case .float(let number): String(number)
     case .bool(let flag): String(flag)
-    case .string(let text): "\"\(text)\""
+    case .string(let text): quoted(text)
     case .bytes(let bytes): "base64:" + Base64.encode(bytes)
     case .int64List(let items): "[" + items.map(String.init).joined(separator: ", ") + "]"
     case .doubleList(let items): "[" + items.map { String($0) }.joined(separator: ", ") + "]"
     case .floatList(let items): "[" + items.map { String($0) }.joined(separator: ", ") + "]"
     case .boolList(let items): "[" + items.map { String($0) }.joined(separator: ", ") + "]"
-    case .stringList(let items): "[" + items.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
+    case .stringList(let items): "[" + items.map(quoted).joined(separator: ", ") + "]"
     case .bytesList(let items): "[" + items.map { "base64:" + Base64.encode($0) }.joined(separator: ", ") + "]"
     }
+}
+
+/// A string in double quotes with JSON escapes, so quotes, commas and newlines in values stay readable.
+func quoted(_ text: String) -> String {
+    var writer = JSONWriter()
+    writer.writeString(text)
+    return writer.string
 }
 
 /// Writes a value as JSON: numbers as numbers (a float with its shortest float text), bytes as base64 strings.

@@ -20,7 +20,12 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws 
     ("stats", "show the views and row counts of a data directory", StatsCommand.run),
     (
         "version", "print the version",
-        { _ in
+        { arguments in
+            if arguments.contains("--help") {
+                Console.out("usage: freshet version\n\nPrints the version of this freshet binary.\n")
+                return 0
+            }
+            guard arguments.isEmpty else { throw UsageError("unexpected argument '\(arguments[0])'") }
             print("freshet \(freshetVersion)")
             return 0
         }

@@ -86,7 +86,8 @@ struct CommandsEndToEndTests {
         let filler = String(repeating: "x", count: 1000)
         for index in 0..<3000 { text += "T\(index),2000,\(filler),m,x,2,\(index),,e\n" }
         let small = freshet(
-            "load", "--data", data, "--registry", Paths.registry, "--view", "planes", "--csv", scratch.write("big.csv", text),
+            "load", "--data", data, "--registry", Paths.registry, "--view", "planes", "--csv",
+            scratch.write("big.csv", text),
             "--map-size", "1MiB")
         #expect(small.status == 1)
         #expect(small.stderr.contains("Rerun with a larger --map-size"), "\(small.stderr)")
@@ -102,9 +103,14 @@ struct CommandsEndToEndTests {
         let scratch = TemporaryDirectory()
         defer { scratch.remove() }
         let huge = String(repeating: "w", count: 1_200_000)
-        let line = "{\"entity\": {\"carrier\": \"ZZ\"}, \"event_time\": \"2013-01-01T00:00:00Z\", \"features\": {\"name\": \"\(huge)\"}}"
-        let file = scratch.write("huge.jsonl", "{\"entity\": {\"carrier\": \"AA\"}, \"event_time\": \"2013-01-01T00:00:00Z\", \"features\": {\"name\": \"ok\"}}\n" + line + "\n")
-        let result = freshet("load", "--data", scratch.file("data"), "--registry", Paths.registry, "--view", "airlines", "--jsonl", file)
+        let line =
+            "{\"entity\": {\"carrier\": \"ZZ\"}, \"event_time\": \"2013-01-01T00:00:00Z\", \"features\": {\"name\": \"\(huge)\"}}"
+        let file = scratch.write(
+            "huge.jsonl",
+            "{\"entity\": {\"carrier\": \"AA\"}, \"event_time\": \"2013-01-01T00:00:00Z\", \"features\": {\"name\": \"ok\"}}\n"
+                + line + "\n")
+        let result = freshet(
+            "load", "--data", scratch.file("data"), "--registry", Paths.registry, "--view", "airlines", "--jsonl", file)
         #expect(result.status == 1)
         #expect(result.stderr.contains(file + ":2: the row is"), "\(result.stderr)")
         #expect(result.stderr.contains("the limit is 1048576"))
@@ -170,12 +176,21 @@ struct CommandsEndToEndTests {
         let server = try ServerProcess(data: data, scratch: scratch)
         let address = server.endpoint.description
         let text = freshet(
-            "get", "--server", address, "--features", "planes:year,planes:seats", "--row", "tailnum=N10156", "--row",
+            "get", "--server", address, "--features", "planes:year,planes:seats,planes:type", "--row", "tailnum=N10156",
+            "--row",
             "tailnum=NOPE")
         #expect(text.status == 0, "\(text.stderr)")
         #expect(text.stdout.contains("planes  PRESENT"))
         #expect(text.stdout.contains("year=2004  seats=55"))
         #expect(text.stdout.contains("planes  NOT_FOUND"))
+        #expect(text.stdout.contains("type=\"Fixed wing multi engine\""))
+        // Regression: strings were printed raw, so a quote or a newline in a value garbled the output.
+        try load(
+            data: data, view: "airlines", csv: scratch.write("odd.csv", "carrier,name\nQQ,\"Say \"\"hi\"\",\nbye\"\n"))
+        let odd = freshet("get", "--server", address, "--features", "airlines:name", "--row", "carrier=QQ")
+        #expect(odd.stdout.contains(#"name="Say \"hi\",\nbye""#), "\(odd.stdout)")
+        let nullKey = freshet("get", "--server", address, "--features", "planes:year", "--row", "tailnum:null")
+        #expect(nullKey.stdout.contains("row 0: tailnum:null"), "a null key prints as it is written: \(nullKey.stdout)")
 
         let json = freshet(
             "get", "--server", address, "--features", "planes:year,planes:speed", "--row", "tailnum=N10156", "--json")

@@ -171,6 +171,15 @@ final class ErrorsEndToEndTests {
         #expect(response.statusFromServer, "the server, not the client, must report the deadline")
     }
 
+    @Test func negativeMaxStalenessIsInvalidArgument() throws {
+        try self.expectStatus(
+            FeaturesRequest(target: .references(["planes:seats"]), rows: [Self.planeRow], maxStaleness: .seconds(-5)),
+            .invalidArgument, mentioning: ["max_staleness must not be negative"])
+        let zero = try self.server.getFeatures(
+            FeaturesRequest(target: .references(["planes:seats"]), rows: [Self.planeRow], maxStaleness: .zero))
+        #expect(zero.rows[0][0].status == .present, "zero is the proto3 default: no limit")
+    }
+
     @Test func keyLongerThanLMDBAllowsIsInvalidArgument() throws {
         try self.expectStatus(
             FeaturesRequest(

@@ -116,6 +116,39 @@ struct RegistryTests {
         }
     }
 
+    @Test func aFeatureNamedLikeAJoinKeyIsRefused() {
+        // Regression: such a view could never be loaded from CSV (one column name for two things).
+        let text = """
+            {"entities": [{"name": "e", "join_keys": [{"name": "k", "type": "string"}]}],
+             "feature_views": [{"name": "v", "entity": "e", "features": [{"name": "k", "type": "int64"}]}]}
+            """
+        #expect {
+            _ = try parse(text)
+        } throws: { error in
+            (error as? RegistryError)?.description.contains("feature 'k' has the name of a join key of entity 'e'")
+                == true
+        }
+    }
+
+    @Test func aByteOrderMarkIsIgnoredAndMissingFieldsAreAllReported() throws {
+        let text = "\u{FEFF}{\"entities\": [], \"feature_views\": [{\"features\": [{}]}]}"
+        #expect {
+            _ = try parse(text)
+        } throws: { error in
+            let message = (error as? RegistryError)?.description ?? ""
+            return message.contains("feature_views[0].name: missing")
+                && message.contains("feature_views[0].entity: missing")
+        }
+        let features =
+            "{\"entities\": [{\"name\": \"e\", \"join_keys\": [{\"name\": \"k\", \"type\": \"string\"}]}], \"feature_views\": [{\"name\": \"v\", \"entity\": \"e\", \"features\": [{}]}]}"
+        #expect {
+            _ = try parse(features)
+        } throws: { error in
+            let message = (error as? RegistryError)?.description ?? ""
+            return message.contains("features[0].name: missing") && message.contains("features[0].type: missing")
+        }
+    }
+
     @Test func requestKeyUsedWithTwoTypesIsRefused() {
         let text = """
             {"entities": [{"name": "a", "join_keys": [{"name": "id", "type": "string"}]},

@@ -37,6 +37,7 @@ struct FeatureValueParsingTests {
         ("inf", .double, "not a finite decimal number"),
         ("0x1p3", .double, "not a finite decimal number"),
         ("1e39", .float, "out of range for float"),
+        ("1e-50", .float, "out of range for float"),
         ("yes", .bool, "not a bool"),
         ("a?==", .bytes, "not base64"),
         ("[1,null]", .int64List, "element 1 of the int64_list is null"),
@@ -178,7 +179,10 @@ struct RowFileTests {
             "{\"entity\": {\"tailnum\": 5}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {}}",
             "join key 'tailnum' must be a non-empty string"
         ),
-        ("{\"entity\": {\"tailnum\": \"N\\u0000x\"}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {}}", "without NUL bytes"),
+        (
+            "{\"entity\": {\"tailnum\": \"N\\u0000x\"}, \"event_time\": \"2013-01-01T06:00:00Z\", \"features\": {}}",
+            "without NUL bytes"
+        ),
         (
             "{\"entity\": {\"tailnum\": \"N1\"}, \"features\": {\"year\": 1, \"type\": \"a\"}}",
             "missing string 'event_time'"

@@ -67,7 +67,8 @@ struct GRPCServerTests {
             }
             // The first server still answers on every connection.
             for _ in 0..<8 {
-                #expect(try GRPCClient(endpoint: endpoint).unary(path: "/test.Echo/Echo", request: [7]).messages == [[7]])
+                #expect(
+                    try GRPCClient(endpoint: endpoint).unary(path: "/test.Echo/Echo", request: [7]).messages == [[7]])
             }
         }
     }
@@ -140,6 +141,8 @@ struct GRPCServerTests {
 
     @Test(arguments: [
         ("content-type", "application/json", GRPCStatus.Code.invalidArgument, 415),
+        ("content-type", "application/grpc+json", GRPCStatus.Code.invalidArgument, 415),
+        ("content-type", "application/grpcx", GRPCStatus.Code.invalidArgument, 415),
         ("grpc-encoding", "gzip", GRPCStatus.Code.unimplemented, 200),
         ("grpc-timeout", "abc", GRPCStatus.Code.internalError, 200),
     ])
@@ -154,6 +157,18 @@ struct GRPCServerTests {
             #expect(response.status.code == code)
             #expect(response.httpStatus == httpStatus)
             #expect(response.status.message.contains(value))
+        }
+    }
+
+    @Test(arguments: ["application/grpc+proto", "application/grpc; charset=utf-8", "application/grpc+proto;x=1"])
+    func protobufContentTypesAreAccepted(contentType: String) throws {
+        try withServer { endpoint in
+            let client = try GRPCClient(endpoint: endpoint)
+            var headers = GRPCClient.standardHeaders(path: "/test.Echo/Echo", authority: "test").filter {
+                $0.name != "content-type"
+            }
+            headers.append(HTTP2Header("content-type", contentType))
+            #expect(try client.call(headers: headers, body: [0, 0, 0, 0, 1, 9], wait: .seconds(5)).messages == [[9]])
         }
     }
 
@@ -236,6 +251,18 @@ struct GRPCServerTests {
                 }
             }
         }
+    }
+
+    @Test func clientGivesUpShortlyAfterItsTimeout() throws {
+        // Regression: `freshet get --timeout 2s` waited 7 s against a server that never answered.
+        let silent = try Socket.listen(on: Endpoint(host: "127.0.0.1", port: 0), sharing: .exclusive)
+        defer { silent.close() }
+        let client = try GRPCClient(endpoint: try silent.localEndpoint())
+        let started = ContinuousClock.now
+        let response = try client.unary(path: "/test.Echo/Echo", request: [1], timeout: .milliseconds(300))
+        let waited = ContinuousClock.now - started
+        #expect(response.status.code == .deadlineExceeded)
+        #expect(waited >= .milliseconds(300) && waited < .seconds(1), "waited \(waited)")
     }
 
     @Test func timeoutHeaderFormatAndParse() {

@@ -37,9 +37,11 @@ struct SocketTests {
         #expect(first.descriptor != second.descriptor)
     }
 
-    @Test("a port held by a listener group, or an exclusive one, cannot be taken", arguments: [
-        Socket.PortSharing.exclusive, .firstOfGroup,
-    ])
+    @Test(
+        "a port held by a listener group, or an exclusive one, cannot be taken",
+        arguments: [
+            Socket.PortSharing.exclusive, .firstOfGroup,
+        ])
     func portInUse(firstSharing: Socket.PortSharing) throws {
         let first = try Socket.listen(on: Endpoint(host: "127.0.0.1", port: 0), sharing: firstSharing)
         defer { first.close() }

@@ -202,7 +202,10 @@ struct RequestDecoderTests {
         let decoder = FeaturesRequestDecoder()
         let cases: [(FeaturesRequest, String)] = [
             (FeaturesRequest(target: .service("delay_model\0x"), rows: []), "feature_service contains a NUL byte"),
-            (FeaturesRequest(target: .references(["a:b", "planes:year\0z"]), rows: []), "feature ref 1 contains a NUL byte"),
+            (
+                FeaturesRequest(target: .references(["a:b", "planes:year\0z"]), rows: []),
+                "feature ref 1 contains a NUL byte"
+            ),
             (
                 FeaturesRequest(
                     target: .service("s"), rows: [[("tailnum", .null)], [("tailnum", .string("N14228\0anything"))]]),

@@ -47,13 +47,35 @@ struct FeatureStoreTests {
         #expect(values == [.int64(55)], "one segment; the new feature reads as missing")
     }
 
+    @Test func aRegistryMayGoBackToAPrefixOfTheStoredFeatures() throws {
+        // Regression: starting a server once with an added feature made the old registry unusable for good.
+        let path = temporaryDirectory()
+        defer { removeDirectory(path) }
+        _ = try FeatureStore(directory: path, registry: registry(features: [seats]))
+        _ = try FeatureStore(directory: path, registry: registry(features: [seats, year]))
+        do {
+            let back = try FeatureStore(directory: path, registry: registry(features: [seats]))
+            _ = try back.load(
+                view: "planes",
+                rows: [ParsedRow(key: [.string("A")], values: [.int64(1)], eventTime: Timestamp(seconds: 1), line: 1)],
+                ingestTime: Timestamp(seconds: 2))
+        }
+        // The longer schema is remembered: the second position cannot now hold another feature.
+        let other = Feature(name: "speed", type: .int64)
+        #expect {
+            _ = try FeatureStore(directory: path, registry: registry(features: [seats, other]))
+        } throws: { error in
+            (error as? StoreError)?.message.contains("stores feature 2 as 'year int64'") == true
+        }
+        _ = try FeatureStore(directory: path, registry: registry(features: [seats, year, other]))
+    }
+
     @Test(arguments: [
         (
             [Feature(name: "seats", type: .string)], JoinKeyType.string,
             "stores feature 1 as 'seats int64', but the registry has 'seats string'"
         ),
         ([year, seats], .string, "stores feature 1 as 'seats int64', but the registry has 'year int64'"),
-        ([], .string, "stores feature 'seats int64', which the registry removed"),
         ([seats], .int64, "was stored with entity key"),
     ])
     func incompatibleChangesAreRefused(features: [Feature], keyType: JoinKeyType, expected: String) throws {

@@ -74,7 +74,9 @@ struct ReaderTests {
         try env.write { try $0.put(db, key: bytes("first"), value: bytes("parent")) }
         let loop = try ReaderThread(environment: env)
         defer { loop.stop() }
-        #expect(try await loop.run { reader in try reader.withTransaction { try $0.get(db, key: bytes("first")) } } == bytes("parent"))
+        #expect(
+            try await loop.run { reader in try reader.withTransaction { try $0.get(db, key: bytes("first")) } }
+                == bytes("parent"))
 
         await #expect(processExitsWith: .success) { [path = dir.path as String] in
             var large = testOptions

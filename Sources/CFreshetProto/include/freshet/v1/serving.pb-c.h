@@ -100,7 +100,7 @@ struct  Freshet__V1__GetFeaturesRequest
   Freshet__V1__EntityRow **rows;
   /*
    * Optional. When set (> 0), a row older than this is STALE even if its view's `max_age` allows it.
-   * Age is measured as now - `event_time`.
+   * Age is measured as now - `event_time`. Zero means no limit; a negative value is INVALID_ARGUMENT.
    */
   Google__Protobuf__Duration *max_staleness;
   Freshet__V1__GetFeaturesRequest__FeaturesCase features_case;

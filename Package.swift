@@ -11,7 +11,8 @@ let swiftSettings: [SwiftSetting] = [
 let package = Package(
     name: "Freshet",
     products: [
-        .executable(name: "freshet", targets: ["freshet"])
+        .executable(name: "freshet", targets: ["freshet"]),
+        .executable(name: "freshet-bench", targets: ["freshet-bench"]),
     ],
     targets: [
         // MARK: - C libraries (Debian packages, found through pkg-config)
@@ -63,6 +64,18 @@ let package = Package(
             dependencies: ["FreshetCore", "FreshetPosix", "FreshetGRPC", "FreshetProto", "FreshetStorage", "FreshetServer"],
             swiftSettings: swiftSettings),
 
+        // MARK: - Benchmarks (Benchmarks/: the load generator, its library, and the peers' scripts)
+        .target(
+            name: "FreshetBench",
+            dependencies: ["FreshetCore", "FreshetPosix", "FreshetHTTP2", "FreshetGRPC", "FreshetProto"],
+            path: "Benchmarks/FreshetBench",
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "freshet-bench",
+            dependencies: ["FreshetBench", "FreshetCore", "FreshetPosix", "FreshetProto"],
+            path: "Benchmarks/freshet-bench",
+            swiftSettings: swiftSettings),
+
         // MARK: - Tests
         .testTarget(name: "FreshetCoreTests", dependencies: ["FreshetCore"], swiftSettings: swiftSettings),
         .testTarget(
@@ -80,6 +93,10 @@ let package = Package(
         .testTarget(
             name: "FreshetServerTests",
             dependencies: ["FreshetServer", "FreshetProto", "FreshetStorage", "FreshetCore"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FreshetBenchTests",
+            dependencies: ["FreshetBench", "FreshetGRPC", "FreshetCore", "FreshetPosix", "FreshetProto"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",

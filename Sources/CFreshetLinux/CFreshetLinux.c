@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 _Static_assert(sizeof(struct epoll_event) == 12, "x86_64 epoll_event is packed to 12 bytes");
@@ -59,6 +60,15 @@ int CFreshetLinux_set_int_option(int fd, int level, int name, int value) {
 }
 
 int CFreshetLinux_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+int CFreshetLinux_timerfd(void) { return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC); }
+
+int CFreshetLinux_timerfd_arm(int fd, int64_t nanoseconds) {
+    struct itimerspec spec = {0};
+    spec.it_value.tv_sec = nanoseconds / 1000000000;
+    spec.it_value.tv_nsec = nanoseconds % 1000000000;
+    return timerfd_settime(fd, 0, &spec, NULL);
+}
 
 int CFreshetLinux_signalfd_termination(void) {
     sigset_t set;

@@ -52,6 +52,10 @@ public struct EventLoopWaker: Sendable {
 public final class EventLoop {
     private let epoll: Int32
     private let wakeFD: Int32
+    /// Fires at the earliest timer deadline, with nanosecond precision (epoll_wait's timeout is in milliseconds).
+    private let timerFD: Int32
+    /// The deadline `timerFD` is armed for, if any.
+    private var armedDeadline: ContinuousClock.Instant?
     private var handlers: [Int32: any Selectable] = [:]
     private var timers = TimerHeap()
     private var nextTimerID: UInt64 = 0
@@ -69,23 +73,35 @@ public final class EventLoop {
     public init() throws(SystemError) {
         let epoll = try Syscall.must("epoll_create1") { Int(CFreshetLinux_epoll_create()) }
         let wake: Int
+        let timer: Int
         do {
             wake = try Syscall.must("eventfd") { Int(CFreshetLinux_eventfd()) }
         } catch {
             Glibc.close(Int32(epoll))
             throw error
         }
+        do {
+            timer = try Syscall.must("timerfd_create") { Int(CFreshetLinux_timerfd()) }
+        } catch {
+            Glibc.close(Int32(epoll))
+            Glibc.close(Int32(wake))
+            throw error
+        }
         self.epoll = Int32(epoll)
         self.wakeFD = Int32(wake)
+        self.timerFD = Int32(timer)
         self.owner = pthread_self()
-        try Syscall.must("epoll_ctl add eventfd") {
-            Int(
-                CFreshetLinux_epoll_ctl(
-                    self.epoll, CFreshetLinux_EPOLL_CTL_ADD, self.wakeFD, CFreshetLinux_EPOLLIN, UInt64(self.wakeFD)))
+        for descriptor in [self.wakeFD, self.timerFD] {
+            try Syscall.must("epoll_ctl add") {
+                Int(
+                    CFreshetLinux_epoll_ctl(
+                        self.epoll, CFreshetLinux_EPOLL_CTL_ADD, descriptor, CFreshetLinux_EPOLLIN, UInt64(descriptor)))
+            }
         }
     }
 
     deinit {
+        Glibc.close(self.timerFD)
         Glibc.close(self.wakeFD)
         Glibc.close(self.epoll)
     }
@@ -169,7 +185,7 @@ public final class EventLoop {
             masks.deallocate()
         }
         while self.running {
-            let timeout = self.millisecondsToNextTimer()
+            let timeout = self.armTimerForNextDeadline()
             let count = try Syscall.must("epoll_wait") {
                 Int(CFreshetLinux_epoll_wait(self.epoll, data, masks, Int32(capacity), timeout))
             }
@@ -179,6 +195,10 @@ public final class EventLoop {
                     var value: UInt64 = 0
                     _ = Glibc.read(self.wakeFD, &value, 8)
                     self.onWakeup?()
+                } else if descriptor == self.timerFD {
+                    var expirations: UInt64 = 0
+                    _ = Glibc.read(self.timerFD, &expirations, 8)
+                    self.armedDeadline = nil
                 } else if let handler = self.handlers[descriptor] {
                     handler.handle(Readiness(rawValue: masks[index]))
                 }
@@ -194,18 +214,29 @@ public final class EventLoop {
         self.running = false
     }
 
-    private func millisecondsToNextTimer() -> Int32 {
+    /// Arms the timerfd for the earliest timer (re-arming only when that deadline changed) and returns the
+    /// epoll_wait timeout: 0 when a timer is already due, otherwise -1 (the timerfd wakes the loop).
+    private func armTimerForNextDeadline() -> Int32 {
         while let first = self.timers.first, self.cancelledTimers.contains(first.id) {
             self.cancelledTimers.remove(first.id)
             _ = self.timers.pop()
         }
-        guard let first = self.timers.first else { return -1 }
+        guard let first = self.timers.first else {
+            if self.armedDeadline != nil {
+                _ = CFreshetLinux_timerfd_arm(self.timerFD, 0)
+                self.armedDeadline = nil
+            }
+            return -1
+        }
         let remaining = ContinuousClock.now.duration(to: first.deadline)
         if remaining <= .zero { return 0 }
-        let (seconds, attoseconds) = remaining.components
-        // Round up so that a timer never fires early.
-        let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-        return Int32(clamping: milliseconds)
+        if self.armedDeadline != first.deadline {
+            let (seconds, attoseconds) = remaining.components
+            let nanoseconds = seconds * 1_000_000_000 + (attoseconds + 999_999_999) / 1_000_000_000
+            _ = CFreshetLinux_timerfd_arm(self.timerFD, max(1, nanoseconds))
+            self.armedDeadline = first.deadline
+        }
+        return -1
     }
 
     private func runDueTimers() {

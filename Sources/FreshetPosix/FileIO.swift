@@ -29,4 +29,18 @@ public enum FileIO {
         }
         return bytes
     }
+
+    /// Writes `bytes` to `path`, creating or truncating it (mode 0644).
+    /// - Throws: ``SystemError`` naming the path.
+    public static func writeAll(_ path: String, _ bytes: [UInt8]) throws(SystemError) {
+        let fd = try Syscall.must("open \(path)") { Int(open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)) }
+        defer { close(Int32(fd)) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = try Syscall.must("write \(path)") {
+                bytes.withUnsafeBytes { Glibc.write(Int32(fd), $0.baseAddress! + offset, $0.count - offset) }
+            }
+            offset += written
+        }
+    }
 }

@@ -35,6 +35,11 @@ int CFreshetLinux_set_int_option(int fd, int level, int name, int value);
 /// eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC).
 int CFreshetLinux_eventfd(void);
 
+/// timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC).
+int CFreshetLinux_timerfd(void);
+/// Arms a one-shot timer `nanoseconds` from now (at least 1 ns); 0 disarms it. Returns 0 or -1 with errno.
+int CFreshetLinux_timerfd_arm(int fd, int64_t nanoseconds);
+
 /// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (threads created afterwards inherit the mask) and
 /// returns a signalfd that reads them, or -1.
 int CFreshetLinux_signalfd_termination(void);

@@ -1,42 +1,47 @@
 // Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
 //
-// Hand-rolled command-line flags: `--name value`, `--name=value`, repeated flags and switches.
-
-import FreshetCore
+// Hand-rolled command-line flags, shared by `freshet` and `freshet-bench`: `--name value`, `--name=value`,
+// repeated flags and switches.
 
 /// A wrong command line; printed with a pointer to `--help`, exit status 2.
-struct UsageError: Error, CustomStringConvertible {
-    var message: String
-    init(_ message: String) { self.message = message }
-    var description: String { self.message }
+public struct UsageError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { self.message }
 }
 
 /// A failure that ends a command with a message (exit status 1).
-struct CommandError: Error, CustomStringConvertible {
-    var message: String
-    init(_ message: String) { self.message = message }
-    var description: String { self.message }
+public struct CommandError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { self.message }
 }
 
 /// One flag a command accepts.
-struct FlagSpec {
-    enum Kind {
+public struct FlagSpec: Sendable {
+    public enum Kind: Sendable {
         case value(placeholder: String)
         case repeated(placeholder: String)
         case toggle
     }
 
-    var name: String
-    var kind: Kind
-    var help: String
+    public var name: String
+    public var kind: Kind
+    public var help: String
+
+    public init(name: String, kind: Kind, help: String) {
+        self.name = name
+        self.kind = kind
+        self.help = help
+    }
 }
 
 /// The parsed flags of one command.
-struct Flags {
+public struct Flags {
     private var values: [String: [String]] = [:]
     private var toggles: Set<String> = []
 
-    init(_ arguments: [String], specs: [FlagSpec]) throws(UsageError) {
+    public init(_ arguments: [String], specs: [FlagSpec]) throws(UsageError) {
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
@@ -74,16 +79,16 @@ struct Flags {
         }
     }
 
-    func value(_ name: String) -> String? { self.values[name]?.last }
-    func values(_ name: String) -> [String] { self.values[name] ?? [] }
-    func isSet(_ name: String) -> Bool { self.toggles.contains(name) || self.values[name] != nil }
+    public func value(_ name: String) -> String? { self.values[name]?.last }
+    public func values(_ name: String) -> [String] { self.values[name] ?? [] }
+    public func isSet(_ name: String) -> Bool { self.toggles.contains(name) || self.values[name] != nil }
 
-    func required(_ name: String) throws(UsageError) -> String {
+    public func required(_ name: String) throws(UsageError) -> String {
         guard let value = self.value(name) else { throw UsageError("--\(name) is required") }
         return value
     }
 
-    func integer(_ name: String, default fallback: Int, range: ClosedRange<Int>) throws(UsageError) -> Int {
+    public func integer(_ name: String, default fallback: Int, range: ClosedRange<Int>) throws(UsageError) -> Int {
         guard let text = self.value(name) else { return fallback }
         guard let number = Int(text), range.contains(number) else {
             throw UsageError(
@@ -92,7 +97,7 @@ struct Flags {
         return number
     }
 
-    func byteSize(_ name: String, default fallback: Int) throws(UsageError) -> Int {
+    public func byteSize(_ name: String, default fallback: Int) throws(UsageError) -> Int {
         guard let text = self.value(name) else { return fallback }
         guard let bytes = parseByteSize(text) else {
             throw UsageError("--\(name): '\(text)' is not a size (examples: 4194304, 512KiB, 4MiB, 8GiB)")
@@ -100,7 +105,7 @@ struct Flags {
         return bytes
     }
 
-    func duration(_ name: String, default fallback: Duration?) throws(UsageError) -> Duration? {
+    public func duration(_ name: String, default fallback: Duration?) throws(UsageError) -> Duration? {
         guard let text = self.value(name) else { return fallback }
         do {
             return try Duration(parsing: text)
@@ -111,7 +116,7 @@ struct Flags {
 }
 
 /// Parses `4194304`, `512KiB`, `4MiB`, `8GiB` (also `KB`/`MB`/`GB` as powers of 1000).
-func parseByteSize(_ text: String) -> Int? {
+public func parseByteSize(_ text: String) -> Int? {
     let units: [(String, Int)] = [
         ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("TiB", 1 << 40),
         ("KB", 1_000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("TB", 1_000_000_000_000), ("B", 1),
@@ -126,7 +131,7 @@ func parseByteSize(_ text: String) -> Int? {
 }
 
 /// Formats the usage text of a command.
-func usage(_ synopsis: String, _ summary: String, _ specs: [FlagSpec]) -> String {
+public func usage(_ synopsis: String, _ summary: String, _ specs: [FlagSpec]) -> String {
     var lines = ["usage: \(synopsis)", "", summary, "", "options:"]
     for spec in specs {
         let left: String

@@ -1,0 +1,132 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// The open-loop scheduler, and load runs against an in-process gRPC server that stalls on purpose.
+
+import FreshetBench
+import FreshetCore
+import FreshetGRPC
+import FreshetPosix
+import FreshetProto
+import Glibc
+import Synchronization
+import Testing
+
+@Suite("Open-loop schedule")
+struct OpenLoopScheduleTests {
+    @Test func requestsAreDueAtExactIntervalsWhateverTheCallerDoes() {
+        let start = ContinuousClock.now
+        var schedule = OpenLoopSchedule(start: start, rate: 1000)
+        #expect(schedule.intendedTime(of: 0) == start)
+        #expect(schedule.intendedTime(of: 1500) == start + .milliseconds(1500))
+        // Taking late does not shift later requests: 10 ms late, 11 are due at once, with their own times.
+        let due = schedule.takeDue(now: start + .milliseconds(10), end: start + .seconds(1))
+        #expect(due.count == 11)
+        #expect(due.last == start + .milliseconds(10))
+        #expect(schedule.next == start + .milliseconds(11))
+        // Nothing at or after the end is taken.
+        let rest = schedule.takeDue(now: start + .seconds(5), end: start + .seconds(1))
+        #expect(rest.count == 989)
+        #expect(rest.allSatisfy { $0 < start + .seconds(1) })
+    }
+}
+
+/// A server whose one handler answers at once, except that the call at `stallAt` blocks its event loop for
+/// `stall` (as a server stalled by a disk, a lock or a pause would).
+private func withStallingServer<R>(stallAfter calls: Int, stall: Duration, _ body: (Endpoint) throws -> R) throws -> R {
+    let counter = Atomic<Int>(0)
+    let server = GRPCServer(
+        configuration: GRPCServerConfiguration(endpoint: Endpoint(host: "127.0.0.1", port: 0), threads: 1),
+        logger: Logger(level: .error)
+    ) { _ in
+        let router = Router()
+        router.addUnary("/freshet.v1.FeatureServing/GetFeatures") { _, _, response in
+            if counter.add(1, ordering: .relaxed).newValue == calls {
+                let (seconds, attoseconds) = stall.components
+                var time = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+                nanosleep(&time, nil)
+            }
+            response.append(contentsOf: [0x12, 0x00] as [UInt8])
+        }
+        return router
+    }
+    try server.start()
+    defer {
+        server.shutdown(graceful: false)
+        server.wait()
+    }
+    return try body(server.endpoint)
+}
+
+private func payloads(_ endpoint: Endpoint) -> GRPCPayloads {
+    let message = FeaturesRequest(target: .service("s"), rows: [[("id", .string("k"))]]).encoded()
+    return GRPCPayloads(
+        path: "/freshet.v1.FeatureServing/GetFeatures", authority: "\(endpoint)", messages: [(message, 1)])
+}
+
+@Suite("Load runs", .serialized)
+struct LoadRunTests {
+    @Test func aStallShowsInTheOpenLoopTail() throws {
+        // At 1,000 req/s for 2 s, a 200 ms stall delays the ~200 requests due during it: the open loop measures them
+        // from their intended times, so p99.9 and the maximum show the stall.
+        try withStallingServer(stallAfter: 700, stall: .milliseconds(200)) { endpoint in
+            var options = LoadOptions()
+            options.mode = .open(rate: 1000)
+            options.connections = 2
+            options.streams = 4
+            options.warmup = .milliseconds(200)
+            options.duration = .seconds(2)
+            let result = try Benchmark.grpc(endpoint: endpoint, payloads: payloads(endpoint), options: options)
+            #expect(result.errorCount == 0, "\(result.errors)")
+            #expect(
+                result.requests >= 1990 && result.requests <= 2010, "the open loop keeps its rate: \(result.requests)")
+            #expect(result.latency.maximum >= 190_000_000, "max \(result.latency.maximum) ns")
+            #expect(
+                result.latency.value(atQuantile: 0.999) >= 150_000_000,
+                "p99.9 \(result.latency.value(atQuantile: 0.999)) ns")
+            #expect(
+                result.latency.value(atQuantile: 0.9) >= 10_000_000, "the requests queued behind the stall count too")
+        }
+    }
+
+    @Test func aClosedLoopCountsTheStallOnlyForTheRequestsInFlight() throws {
+        // The contrast that makes open loop necessary: with 8 slots, a closed loop sees the stall in only 8 requests.
+        try withStallingServer(stallAfter: 700, stall: .milliseconds(200)) { endpoint in
+            var options = LoadOptions()
+            options.connections = 2
+            options.streams = 4
+            options.warmup = .zero
+            options.duration = .seconds(1)
+            let result = try Benchmark.grpc(endpoint: endpoint, payloads: payloads(endpoint), options: options)
+            #expect(result.errorCount == 0)
+            #expect(result.latency.maximum >= 190_000_000)
+            #expect(result.latency.value(atQuantile: 0.9) < 10_000_000, "closed loop hides the stall from p90")
+        }
+    }
+
+    @Test func failuresAreCountedByStatus() throws {
+        let server = GRPCServer(
+            configuration: GRPCServerConfiguration(endpoint: Endpoint(host: "127.0.0.1", port: 0), threads: 1),
+            logger: Logger(level: .error)
+        ) { _ in
+            let router = Router()
+            router.addUnary("/freshet.v1.FeatureServing/GetFeatures") { _, _, _ throws(GRPCStatus) in
+                throw GRPCStatus(.invalidArgument, "no")
+            }
+            return router
+        }
+        try server.start()
+        defer {
+            server.shutdown(graceful: false)
+            server.wait()
+        }
+        var options = LoadOptions()
+        options.connections = 1
+        options.streams = 2
+        options.warmup = .zero
+        options.duration = .milliseconds(300)
+        let result = try Benchmark.grpc(
+            endpoint: server.endpoint, payloads: payloads(server.endpoint), options: options)
+        #expect(result.requests > 0)
+        #expect(result.errors == ["INVALID_ARGUMENT": result.requests])
+    }
+}

@@ -227,7 +227,6 @@ final class ServerLoop: Selectable {
     /// The limits on those bytes, per connection and for the loop (at least one maximum message each).
     let maxBufferedRequestBytesPerConnection: Int
     let maxBufferedRequestBytesPerLoop: Int
-    private var spareResponse: [UInt8] = []
     private var listening = true
     private var draining = false
     private var acceptWarnings = LogThrottle()
@@ -325,21 +324,6 @@ final class ServerLoop: Selectable {
                 connection.isDirty = false
                 connection.flush()
             }
-        }
-    }
-
-    /// A response buffer with 5 bytes reserved for the gRPC prefix; reused across calls on this loop.
-    func takeResponseBuffer() -> [UInt8] {
-        var buffer = self.spareResponse
-        self.spareResponse = []
-        buffer.removeAll(keepingCapacity: true)
-        buffer.append(contentsOf: [0, 0, 0, 0, 0] as [UInt8])
-        return buffer
-    }
-
-    func returnResponseBuffer(_ buffer: [UInt8]) {
-        if buffer.capacity <= 8 << 20 {
-            self.spareResponse = buffer
         }
     }
 

@@ -62,17 +62,23 @@ public protocol HTTP2SessionDelegate: AnyObject {
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32)
 }
 
-/// A body being sent on one stream: bytes appended by the owner and read out by nghttp2 in DATA frames, then
-/// optional trailers.
+/// A body being sent on one stream: bytes given or appended by the owner and written out in DATA frames straight
+/// from `bytes` (nghttp2's NO_COPY mode: no copy into nghttp2's frame buffer), then optional trailers.
 ///
 /// While the body has no bytes and is not finished, nghttp2 defers the stream; ``HTTP2Session/resume(stream:)``
 /// (called by ``HTTP2Session/append(_:to:)`` and ``HTTP2Session/finish(stream:trailers:)``) wakes it.
 final class OutboundBody {
-    var bytes: [UInt8] = []
+    var bytes: [UInt8]
     var offset = 0
     var finished = false
     var trailers: HeaderBlock?
     var deferred = false
+
+    init(bytes: [UInt8] = [], finished: Bool = false, trailers: HeaderBlock? = nil) {
+        self.bytes = bytes
+        self.finished = finished
+        self.trailers = trailers
+    }
 
     var pending: Int { self.bytes.count - self.offset }
 }
@@ -89,9 +95,17 @@ final class OutboundBody {
 /// Thread affinity: loop-confined. Create and use a session on one thread only.
 public final class HTTP2Session {
     private let session: OpaquePointer
-    /// The receiver of this session's events. Weak: the delegate (a connection) owns the session.
-    public weak var delegate: (any HTTP2SessionDelegate)?
+    /// The receiver of this session's events. Not retained: the delegate (a connection) owns the session and so
+    /// outlives it; `unowned(unsafe)` because a weak or checked reference costs an atomic operation on every
+    /// callback, several per request.
+    public unowned(unsafe) var delegate: (any HTTP2SessionDelegate)?
     private var bodies: [Int32: OutboundBody] = [:]
+    /// Body buffers whose bytes have been sent, kept for ``takeRecycledBuffer()``.
+    private var spareBuffers: [[UInt8]] = []
+    /// The writer of the ``send(_:)`` call in progress, for DATA frames written by the NO_COPY callback.
+    private var currentWrite: ((UnsafeRawBufferPointer) -> Bool)?
+    /// Set by the NO_COPY callback when `currentWrite` reported a full buffer.
+    private var writerFull = false
     /// The role given at creation.
     public let role: HTTP2Role
     private let maxHeaderListSize: Int
@@ -113,6 +127,7 @@ public final class HTTP2Session {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunk)
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSent)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
+        nghttp2_session_callbacks_set_send_data_callback(callbacks, onSendData)
 
         var option: OpaquePointer?
         nghttp2_option_new(&option)
@@ -185,15 +200,23 @@ public final class HTTP2Session {
     /// (its buffer is full; call again once it has room). Chunks are valid only during the call to `write`.
     /// - Throws: ``HTTP2Error`` on a fatal session error.
     public func send(_ write: (UnsafeRawBufferPointer) -> Bool) throws(HTTP2Error) {
-        while true {
-            var chunk: UnsafePointer<UInt8>?
-            let length = nghttp2_session_mem_send(self.session, &chunk)
-            if length < 0 {
-                throw HTTP2Error(libraryCode: Int32(length), operation: "send")
+        let result: HTTP2Error? = withoutActuallyEscaping(write) { write in
+            // DATA frames are written by the NO_COPY callback during mem_send, to the same writer, in order.
+            self.currentWrite = write
+            self.writerFull = false
+            defer { self.currentWrite = nil }
+            while true {
+                var chunk: UnsafePointer<UInt8>?
+                let length = nghttp2_session_mem_send(self.session, &chunk)
+                if length < 0 {
+                    return HTTP2Error(libraryCode: Int32(length), operation: "send")
+                }
+                // 0: nothing more to send, or the NO_COPY callback paused because the writer is full.
+                guard length > 0, let chunk, !self.writerFull else { return nil }
+                if !write(UnsafeRawBufferPointer(start: chunk, count: length)) { return nil }
             }
-            guard length > 0, let chunk else { return }
-            if !write(UnsafeRawBufferPointer(start: chunk, count: length)) { return }
         }
+        if let result { throw result }
     }
 
     /// Whether the session still wants to read (false once both sides have sent GOAWAY and streams are done).
@@ -202,6 +225,29 @@ public final class HTTP2Session {
     public var wantsWrite: Bool { nghttp2_session_want_write(self.session) != 0 }
 
     // MARK: - Submitting
+
+    /// Submits a complete response: headers, `body` (taken over, not copied: DATA frames are written straight from
+    /// it) and trailers.
+    /// - Throws: ``HTTP2Error`` when the stream is gone or closed for sending.
+    public func submitResponse(
+        stream: Int32, headers: HeaderBlock, body: consuming [UInt8], trailers: HeaderBlock?
+    )
+        throws(HTTP2Error)
+    {
+        self.bodies[stream] = OutboundBody(bytes: body, finished: true, trailers: trailers)
+        var provider = nghttp2_data_provider(source: nghttp2_data_source(ptr: nil), read_callback: onReadBody)
+        let status = nghttp2_submit_response(self.session, stream, headers.fields, headers.count, &provider)
+        guard status == 0 else {
+            self.bodies[stream] = nil
+            throw HTTP2Error(libraryCode: status, operation: "submit response")
+        }
+    }
+
+    /// An empty buffer with the capacity of a body already sent on this session (or `nil`), so that the next response
+    /// body is built without a fresh allocation.
+    public func takeRecycledBuffer() -> [UInt8]? {
+        self.spareBuffers.popLast()
+    }
 
     /// Submits response headers on `stream`. With `body` false, the headers end the stream (a trailers-only gRPC
     /// response); otherwise a body follows through ``append(_:to:)`` and ``finish(stream:trailers:)``.
@@ -285,36 +331,58 @@ public final class HTTP2Session {
 
     // MARK: - Callbacks (called by nghttp2 during receive/send)
 
-    fileprivate func readBody(
-        stream: Int32, into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>
-    ) -> Int {
+    /// Tells nghttp2 how much of the body goes in the next DATA frame, without copying (NGHTTP2_DATA_FLAG_NO_COPY):
+    /// ``sendData(_:frameHeader:length:)`` writes the bytes themselves.
+    fileprivate func readBody(stream: Int32, length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
         guard let body = self.bodies[stream] else {
             return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
         }
         let count = min(length, body.pending)
-        if count > 0 {
-            body.bytes.withUnsafeBytes { source in
-                UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress! + body.offset, byteCount: count)
-            }
-            body.offset += count
+        if count == 0 && !body.finished {
+            body.deferred = true
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
         }
+        flags.pointee |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue
+        if body.finished && count == body.pending {
+            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+            if let trailers = body.trailers {
+                flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                _ = nghttp2_submit_trailer(self.session, stream, trailers.fields, trailers.count)
+            }
+        }
+        return count
+    }
+
+    /// Writes one DATA frame (its 9-byte header, then `length` body bytes) for the NO_COPY mode.
+    fileprivate func sendData(stream: Int32, frameHeader: UnsafePointer<UInt8>, length: Int) -> Int32 {
+        guard let body = self.bodies[stream], let write = self.currentWrite, body.pending >= length else {
+            return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+        }
+        var room = write(UnsafeRawBufferPointer(start: frameHeader, count: 9))
+        if length > 0 {
+            room =
+                body.bytes.withUnsafeBytes { bytes in
+                    write(UnsafeRawBufferPointer(rebasing: bytes[body.offset..<body.offset + length]))
+                } && room
+        }
+        body.offset += length
         if body.pending == 0 {
             if body.finished {
-                flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
-                if let trailers = body.trailers {
-                    flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-                    _ = nghttp2_submit_trailer(self.session, stream, trailers.fields, trailers.count)
-                }
                 self.bodies[stream] = nil
-            } else if count == 0 {
-                body.deferred = true
-                return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+                if self.spareBuffers.count < 4 && body.bytes.capacity <= 1 << 20 {
+                    body.bytes.removeAll(keepingCapacity: true)
+                    self.spareBuffers.append(body.bytes)
+                }
             } else {
                 body.bytes.removeAll(keepingCapacity: true)
                 body.offset = 0
             }
         }
-        return count
+        if !room {
+            self.writerFull = true
+            return NGHTTP2_ERR_PAUSE.rawValue
+        }
+        return 0
     }
 
     fileprivate func headersKind(_ frame: UnsafePointer<nghttp2_frame>) -> HTTP2HeadersKind {
@@ -422,6 +490,11 @@ private let onStreamClose: nghttp2_on_stream_close_callback = { _, stream, error
     return 0
 }
 
-private let onReadBody: nghttp2_data_source_read_callback = { _, stream, buffer, length, flags, _, userData in
-    owner(userData).readBody(stream: stream, into: buffer!, length: length, flags: flags!)
+private let onReadBody: nghttp2_data_source_read_callback = { _, stream, _, length, flags, _, userData in
+    owner(userData).readBody(stream: stream, length: length, flags: flags!)
+}
+
+private let onSendData: nghttp2_send_data_callback = { _, frame, frameHeader, length, _, userData in
+    guard let frame, let frameHeader else { return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue }
+    return owner(userData).sendData(stream: frame.pointee.hd.stream_id, frameHeader: frameHeader, length: length)
 }

@@ -13,6 +13,10 @@ public final class EncodedPlan: Sendable {
     public let headerFields: [UInt8]
     /// The request key names as UTF-8, in ``QueryPlan/requestKeys`` order.
     public let requestKeyNames: [[UInt8]]
+    /// The features of every projection, flattened: projection p returns
+    /// `featureIndexes[featureStart[p] ..< featureStart[p + 1]]` (indexes into its view's features).
+    let featureStart: [Int]
+    let featureIndexes: [Int]
 
     public init(_ plan: QueryPlan) {
         self.plan = plan
@@ -27,6 +31,14 @@ public final class EncodedPlan: Sendable {
         }
         self.headerFields = header
         self.requestKeyNames = plan.requestKeys.map { Array($0.name.utf8) }
+        var start = [0]
+        var indexes: [Int] = []
+        for projection in plan.projections {
+            indexes += projection.featureIndexes
+            start.append(indexes.count)
+        }
+        self.featureStart = start
+        self.featureIndexes = indexes
     }
 }
 
@@ -38,7 +50,7 @@ public enum ViewLookup {
 }
 
 /// Encodes a `GetFeaturesResponse` from lookups, in two passes: sizes first (nested messages are length-prefixed),
-/// then bytes, so the output is written once with no moves.
+/// then bytes, copied with `memcpy` into space reserved once, so the output is written once with no moves.
 ///
 /// Thread affinity: loop-confined; its scratch space is reused across calls.
 public struct FeaturesResponseWriter {
@@ -52,36 +64,58 @@ public struct FeaturesResponseWriter {
     ///   - lookups: `lookups[row * projections + projection]`; rows read from LMDB must still be valid (call inside
     ///     the read transaction).
     public mutating func write(plan: EncodedPlan, lookups: [ViewLookup], rows: Int, into output: inout [UInt8]) {
-        let projections = plan.plan.projections
-        let width = projections.count
+        let width = plan.featureStart.count - 1
         precondition(lookups.count == rows * width, "one lookup per row and view")
-        self.viewLengths.removeAll(keepingCapacity: true)
-        self.rowLengths.removeAll(keepingCapacity: true)
+        var viewLengths = self.viewLengths
+        var rowLengths = self.rowLengths
+        self.viewLengths = []
+        self.rowLengths = []
+        defer {
+            viewLengths.removeAll(keepingCapacity: true)
+            rowLengths.removeAll(keepingCapacity: true)
+            self.viewLengths = viewLengths
+            self.rowLengths = rowLengths
+        }
+        viewLengths.reserveCapacity(lookups.count)
+        rowLengths.reserveCapacity(rows)
 
         var total = plan.headerFields.count
-        for row in 0..<rows {
-            var rowLength = 0
-            for column in 0..<width {
-                let length = Self.viewResultLength(lookups[row * width + column], projections[column].featureIndexes)
-                self.viewLengths.append(length)
-                rowLength += ProtoWire.lengthDelimitedSize(1, length)
+        plan.featureIndexes.withUnsafeBufferPointer { features in
+            for row in 0..<rows {
+                var rowLength = 0
+                for column in 0..<width {
+                    let selected = UnsafeBufferPointer(
+                        rebasing: features[plan.featureStart[column]..<plan.featureStart[column + 1]])
+                    let length = Self.viewResultLength(lookups[row * width + column], selected)
+                    viewLengths.append(length)
+                    rowLength += ProtoWire.lengthDelimitedSize(1, length)
+                }
+                rowLengths.append(rowLength)
+                total += ProtoWire.lengthDelimitedSize(2, rowLength)
             }
-            self.rowLengths.append(rowLength)
-            total += ProtoWire.lengthDelimitedSize(2, rowLength)
         }
 
-        output.reserveCapacity(output.count + total)
-        output.append(contentsOf: plan.headerFields)
-        for row in 0..<rows {
-            ProtoWire.appendLengthDelimitedHeader(2, length: self.rowLengths[row], to: &output)
-            for column in 0..<width {
-                ProtoWire.appendLengthDelimitedHeader(1, length: self.viewLengths[row * width + column], to: &output)
-                Self.appendViewResult(lookups[row * width + column], projections[column].featureIndexes, to: &output)
+        let start = output.count
+        output.append(contentsOf: repeatElement(0, count: total))
+        output.withUnsafeMutableBytes { buffer in
+            var cursor = ByteCursor(base: buffer.baseAddress! + start)
+            cursor.copy(plan.headerFields)
+            plan.featureIndexes.withUnsafeBufferPointer { features in
+                for row in 0..<rows {
+                    cursor.lengthDelimitedHeader(2, length: rowLengths[row])
+                    for column in 0..<width {
+                        let selected = UnsafeBufferPointer(
+                            rebasing: features[plan.featureStart[column]..<plan.featureStart[column + 1]])
+                        cursor.lengthDelimitedHeader(1, length: viewLengths[row * width + column])
+                        Self.writeViewResult(lookups[row * width + column], selected, to: &cursor)
+                    }
+                }
             }
+            precondition(cursor.pointer == buffer.baseAddress! + start + total, "response size mismatch")
         }
     }
 
-    private static func viewResultLength(_ lookup: ViewLookup, _ features: [Int]) -> Int {
+    private static func viewResultLength(_ lookup: ViewLookup, _ features: UnsafeBufferPointer<Int>) -> Int {
         switch lookup {
         case .notFound:
             return 2 + 2 * features.count
@@ -94,24 +128,75 @@ public struct FeaturesResponseWriter {
         }
     }
 
-    private static func appendViewResult(_ lookup: ViewLookup, _ features: [Int], to output: inout [UInt8]) {
+    private static func writeViewResult(
+        _ lookup: ViewLookup, _ features: UnsafeBufferPointer<Int>, to cursor: inout ByteCursor
+    ) {
         // Field 1 (status) is a varint: PRESENT = 1, NOT_FOUND = 2, STALE = 3.
         switch lookup {
         case .notFound:
-            output.append(0x08)
-            output.append(2)
-            for _ in features { output.append(contentsOf: StoredRow.missingValueField) }
+            cursor.byte(0x08)
+            cursor.byte(2)
+            for _ in features { cursor.missingValue() }
         case .present(let row), .stale(let row):
-            output.append(0x08)
-            if case .stale = lookup { output.append(3) } else { output.append(1) }
+            cursor.byte(0x08)
+            if case .stale = lookup { cursor.byte(3) } else { cursor.byte(1) }
             for index in features {
                 if let field = row.valueField(index) {
-                    output.append(contentsOf: field)
+                    cursor.copy(field)
                 } else {
-                    output.append(contentsOf: StoredRow.missingValueField)
+                    cursor.missingValue()
                 }
             }
-            output.append(contentsOf: row.timestampFields)
+            cursor.copy(row.timestampFields)
         }
+    }
+}
+
+/// Writes bytes at a raw pointer into space the caller has reserved and sized exactly.
+struct ByteCursor {
+    var pointer: UnsafeMutableRawPointer
+
+    init(base: UnsafeMutableRawPointer) {
+        self.pointer = base
+    }
+
+    @inline(__always)
+    mutating func byte(_ value: UInt8) {
+        self.pointer.storeBytes(of: value, as: UInt8.self)
+        self.pointer += 1
+    }
+
+    @inline(__always)
+    mutating func copy(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress else { return }
+        self.pointer.copyMemory(from: source, byteCount: bytes.count)
+        self.pointer += bytes.count
+    }
+
+    mutating func copy(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { self.copy($0) }
+    }
+
+    /// A missing value: field 2 with an empty `Value`.
+    @inline(__always)
+    mutating func missingValue() {
+        self.byte(0x12)
+        self.byte(0x00)
+    }
+
+    @inline(__always)
+    mutating func lengthDelimitedHeader(_ field: Int, length: Int) {
+        self.varint(UInt64(field) << 3 | 2)
+        self.varint(UInt64(length))
+    }
+
+    @inline(__always)
+    mutating func varint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            self.byte(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        self.byte(UInt8(value))
     }
 }

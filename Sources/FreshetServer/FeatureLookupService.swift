@@ -7,24 +7,50 @@ internal import FreshetGRPC
 internal import FreshetProto
 internal import FreshetStorage
 
-/// A query plan bound to the store: the encoded plan plus the database of each projection.
+/// A query plan bound to the store: the encoded plan, the database of each projection, and the plan flattened into
+/// plain arrays of integers, so that the per-row loop touches no reference-counted structure.
 final class BoundPlan: Sendable {
     let encoded: EncodedPlan
     let databases: [Database]
     let serviceName: [UInt8]
+    /// For projection p, its request-key slots are `keySlots[keySlotStart[p] ..< keySlotStart[p + 1]]`.
+    let keySlotStart: [Int]
+    let keySlots: [Int]
+    /// Each projection's view `max_age` in nanoseconds (`Int64.max`: none).
+    let maxAgeNanoseconds: [Int64]
+    /// The type of each request key, in ``QueryPlan/requestKeys`` order.
+    let keyTypes: [JoinKeyType]
 
     init(plan: QueryPlan, store: FeatureStore, serviceName: String = "") throws(QueryPlanError) {
         self.encoded = EncodedPlan(plan)
         var databases: [Database] = []
+        var keySlotStart = [0]
+        var keySlots: [Int] = []
+        var maxAges: [Int64] = []
         for projection in plan.projections {
             guard let database = store.database(forView: projection.view.name) else {
                 throw QueryPlanError("feature view '\(projection.view.name)' is not stored by this server")
             }
             databases.append(database)
+            keySlots += projection.requestKeys
+            keySlotStart.append(keySlots.count)
+            maxAges.append(projection.view.maxAge.map(nanoseconds) ?? .max)
         }
         self.databases = databases
         self.serviceName = Array(serviceName.utf8)
+        self.keySlotStart = keySlotStart
+        self.keySlots = keySlots
+        self.maxAgeNanoseconds = maxAges
+        self.keyTypes = plan.requestKeys.map(\.type)
     }
+}
+
+/// A duration in whole nanoseconds, saturating at `Int64.max`.
+func nanoseconds(_ duration: Duration) -> Int64 {
+    let (seconds, attoseconds) = duration.components
+    let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+    if overflow { return seconds < 0 ? .min : .max }
+    return scaled &+ attoseconds / 1_000_000_000
 }
 
 /// Limits of the lookup path.
@@ -50,6 +76,7 @@ final class FeatureLookupService {
     private let decoder = FeaturesRequestDecoder()
     private var writer = FeaturesResponseWriter()
     private var lookups: [ViewLookup] = []
+    private var found: [UnsafeRawBufferPointer?] = []
     private var slots: [RequestKeyValue] = []
     private var key: [UInt8] = []
     private var referencePlans: [String: BoundPlan] = [:]
@@ -140,97 +167,128 @@ final class FeatureLookupService {
     }
 
     /// Fills `lookups` (row-major), or returns the status that fails the request.
+    ///
+    /// Two passes: first every key is read from LMDB back to back (the B-tree walks are bound by memory latency,
+    /// and keeping them together lets the processor overlap their cache misses), then each found row is checked and
+    /// classified. The scratch arrays are taken out of `self` for the duration, so the loops run on plain locals.
     private func lookUp(
         _ request: DecodedFeaturesRequest, plan: BoundPlan, rows: Int, now: Timestamp, maxStaleness: Duration?,
         in transaction: borrowing ReadTransaction
     ) -> GRPCStatus? {
-        let encoded = plan.encoded
-        let requestKeys = encoded.plan.requestKeys
-        let projections = encoded.plan.projections
-        self.lookups.removeAll(keepingCapacity: true)
-        self.lookups.reserveCapacity(rows * projections.count)
+        let width = plan.databases.count
+        var found = self.found
+        var slots = self.slots
+        var key = self.key
+        self.found = []
+        self.slots = []
+        self.key = []
+        defer {
+            found.removeAll(keepingCapacity: true)
+            self.found = found
+            self.slots = slots
+            self.key = key
+        }
+        found.reserveCapacity(rows * width)
+        let names = plan.encoded.requestKeyNames
         for row in 0..<rows {
-            request.keys(row: row, names: encoded.requestKeyNames, into: &self.slots)
-            for (index, requestKey) in requestKeys.enumerated() {
-                if let problem = Self.keyProblem(self.slots[index], requestKey, row: row, plan: encoded.plan) {
+            request.keys(row: row, names: names, into: &slots)
+            for index in slots.indices {
+                if let problem = Self.keyProblem(slots[index], index, row: row, plan: plan) {
                     return GRPCStatus(.invalidArgument, problem)
                 }
             }
-            for (column, projection) in projections.enumerated() {
-                self.key.removeAll(keepingCapacity: true)
+            for column in 0..<width {
+                key.removeAll(keepingCapacity: true)
                 var isNull = false
-                let composite = projection.requestKeys.count > 1
-                for slot in projection.requestKeys {
-                    switch self.slots[slot] {
-                    case .string(let bytes): EntityKey.appendString(bytes, composite: composite, to: &self.key)
-                    case .int64(let number): EntityKey.appendInt64(number, to: &self.key)
+                let first = plan.keySlotStart[column]
+                let last = plan.keySlotStart[column + 1]
+                let composite = last - first > 1
+                for position in first..<last {
+                    switch slots[plan.keySlots[position]] {
+                    case .string(let bytes): EntityKey.appendString(bytes, composite: composite, to: &key)
+                    case .int64(let number): EntityKey.appendInt64(number, to: &key)
                     default: isNull = true
                     }
                 }
-                if isNull || self.key.isEmpty {
-                    self.lookups.append(.notFound)
+                if isNull || key.isEmpty {
+                    found.append(nil)
                     continue
                 }
-                if self.key.count > EntityKey.maximumLength {
+                if key.count > EntityKey.maximumLength {
+                    let name = plan.encoded.plan.projections[column].name
                     return GRPCStatus(
                         .invalidArgument,
-                        "row \(row): the key for view '\(projection.name)' is \(self.key.count) bytes; the limit is \(EntityKey.maximumLength)"
+                        "row \(row): the key for view '\(name)' is \(key.count) bytes; the limit is \(EntityKey.maximumLength)"
                     )
                 }
-                let stored: UnsafeRawBufferPointer?
                 do {
-                    stored = try self.key.withUnsafeBytes { try transaction.get(plan.databases[column], key: $0) }
+                    found.append(try key.withUnsafeBytes { try transaction.get(plan.databases[column], key: $0) })
                 } catch let error as StorageError {
                     return grpcStatus(for: error)
                 } catch {
                     return GRPCStatus(.internalError, "lookup failed")
                 }
-                guard let stored else {
-                    self.lookups.append(.notFound)
-                    continue
-                }
-                guard let view = StoredRowView(stored) else {
-                    let admitted = self.dataLossWarnings.admit()
-                    if admitted.log {
-                        self.logger.error(
-                            "a stored row is unreadable (damaged or written by an unknown format)",
-                            [
-                                "view": projection.view.name, "bytes": String(stored.count),
-                                "not_logged": String(admitted.held),
-                            ])
-                    }
-                    return GRPCStatus(
-                        .dataLoss, "a stored row of view '\(projection.view.name)' is unreadable (row \(row))")
-                }
-                if view.isTombstone {
-                    self.lookups.append(.notFound)
-                    continue
-                }
-                let age = now - view.eventTime
-                let stale =
-                    (projection.view.maxAge.map { age > $0 } ?? false) || (maxStaleness.map { age > $0 } ?? false)
-                self.lookups.append(stale ? .stale(view) : .present(view))
             }
+        }
+
+        let nowNanoseconds = now.nanosecondsSinceEpoch
+        let requestLimit = maxStaleness.map(nanoseconds) ?? .max
+        self.lookups.removeAll(keepingCapacity: true)
+        self.lookups.reserveCapacity(found.count)
+        for (index, stored) in found.enumerated() {
+            guard let stored else {
+                self.lookups.append(.notFound)
+                continue
+            }
+            let column = index % width
+            guard let view = StoredRowView(stored) else {
+                return self.unreadableRow(plan: plan, column: column, row: index / width, bytes: stored.count)
+            }
+            if view.isTombstone {
+                self.lookups.append(.notFound)
+                continue
+            }
+            let age = nowNanoseconds &- view.eventTime.nanosecondsSinceEpoch
+            let stale = age > plan.maxAgeNanoseconds[column] || age > requestLimit
+            self.lookups.append(stale ? .stale(view) : .present(view))
         }
         return nil
     }
 
-    private static func keyProblem(
-        _ slot: RequestKeyValue, _ key: QueryPlan.RequestKey, row: Int, plan: QueryPlan
-    ) -> String? {
-        switch (slot, key.type) {
+    private func unreadableRow(plan: BoundPlan, column: Int, row: Int, bytes: Int) -> GRPCStatus {
+        let view = plan.encoded.plan.projections[column].view.name
+        let admitted = self.dataLossWarnings.admit()
+        if admitted.log {
+            self.logger.error(
+                "a stored row is unreadable (damaged or written by an unknown format)",
+                ["view": view, "bytes": String(bytes), "not_logged": String(admitted.held)])
+        }
+        return GRPCStatus(.dataLoss, "a stored row of view '\(view)' is unreadable (row \(row))")
+    }
+
+    /// Why request key `index` of a row cannot be used, or `nil` when it can (a null key is fine: NOT_FOUND).
+    private static func keyProblem(_ slot: RequestKeyValue, _ index: Int, row: Int, plan: BoundPlan) -> String? {
+        let type = plan.keyTypes[index]
+        switch (slot, type) {
         case (.string, .string), (.int64, .int64), (.null, _):
             return nil
-        case (.missing, _):
-            let users = plan.projections.filter { $0.requestKeyNames.contains(key.name) }.map(\.name)
-            return "row \(row): missing join key '\(key.name)' (needed by \(users.joined(separator: ", ")))"
-        case (.string, .int64):
-            return "row \(row): join key '\(key.name)' must be an int64 (int64_value), got string_value"
-        case (.int64, .string):
-            return "row \(row): join key '\(key.name)' must be a string (string_value), got int64_value"
-        case (.wrongType(let kind), _):
-            let expected = key.type == .string ? "a string (string_value)" : "an int64 (int64_value)"
-            return "row \(row): join key '\(key.name)' must be \(expected), got \(kind)"
+        default:
+            break
+        }
+        let name = plan.encoded.plan.requestKeys[index].name
+        switch slot {
+        case .missing:
+            let users = plan.encoded.plan.projections.filter { $0.requestKeyNames.contains(name) }.map(\.name)
+            return "row \(row): missing join key '\(name)' (needed by \(users.joined(separator: ", ")))"
+        case .string:
+            return "row \(row): join key '\(name)' must be an int64 (int64_value), got string_value"
+        case .int64:
+            return "row \(row): join key '\(name)' must be a string (string_value), got int64_value"
+        case .wrongType(let kind):
+            let expected = type == .string ? "a string (string_value)" : "an int64 (int64_value)"
+            return "row \(row): join key '\(name)' must be \(expected), got \(kind)"
+        case .null:
+            return nil
         }
     }
 }

@@ -83,8 +83,10 @@ struct LoadRunTests {
             #expect(
                 result.latency.value(atQuantile: 0.999) >= 150_000_000,
                 "p99.9 \(result.latency.value(atQuantile: 0.999)) ns")
+            // The ~200 requests due during the stall (10% of the run) waited from 200 ms down to 0: most of them
+            // count, not just the few in flight when it began.
             #expect(
-                result.latency.value(atQuantile: 0.9) >= 10_000_000, "the requests queued behind the stall count too")
+                result.latency.value(atQuantile: 0.92) >= 10_000_000, "the requests queued behind the stall count too")
         }
     }
 

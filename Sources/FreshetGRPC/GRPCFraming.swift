@@ -22,8 +22,9 @@ package struct GRPCMessageDeframer {
 
     private let limit: Int
     private var buffer: [UInt8] = []
-    /// The messages completed so far (usually one for a unary call).
-    package private(set) var messages: [[UInt8]] = []
+    /// The messages completed so far (usually one for a unary call), each still behind its 5-byte prefix: the
+    /// buffer a message was assembled in is moved here, not copied. ``takeMessages()`` strips the prefixes.
+    private var framed: [[UInt8]] = []
 
     /// Creates a deframer that refuses messages longer than `limit` bytes.
     package init(limit: Int) {
@@ -48,33 +49,41 @@ package struct GRPCMessageDeframer {
             self.buffer.append(contentsOf: input.prefix(take))
             input = input.dropFirst(take)
             if self.buffer.count == 5 + length {
-                self.messages.append(Array(self.buffer[5...]))
-                self.buffer.removeAll(keepingCapacity: true)
+                self.framed.append(self.buffer)
+                self.buffer = []
             }
         }
         // A zero-length message completes with its prefix.
         if self.buffer.count == 5 && Self.declaredLength(self.buffer) == 0 {
-            self.messages.append([])
-            self.buffer.removeAll(keepingCapacity: true)
+            self.framed.append(self.buffer)
+            self.buffer = []
         }
+    }
+
+    /// The number of completed messages not taken yet.
+    package var messageCount: Int { self.framed.count }
+
+    /// Calls `body` with completed message `index` (without its prefix), without copying it.
+    package func withMessage<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try self.framed[index].withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[5...])) }
     }
 
     /// Bytes of an unfinished message (0 when the stream ended on a message boundary).
     package var partialBytes: Int { self.buffer.count }
 
     /// Bytes held: the unfinished message and the completed ones not taken yet.
-    package var bufferedBytes: Int { self.messages.reduce(self.buffer.count) { $0 + $1.count } }
+    package var bufferedBytes: Int { self.framed.reduce(self.buffer.count) { $0 + $1.count } }
 
     /// Drops everything held (the call is answered; the rest of its request is not needed).
     package mutating func discard() {
         self.buffer = []
-        self.messages = []
+        self.framed = []
     }
 
-    /// Removes and returns the completed messages.
+    /// Removes and returns the completed messages (copies, without their prefixes).
     package mutating func takeMessages() -> [[UInt8]] {
-        defer { self.messages.removeAll() }
-        return self.messages
+        defer { self.framed.removeAll() }
+        return self.framed.map { Array($0[5...]) }
     }
 
     private mutating func checkPrefix() throws(Failure) {

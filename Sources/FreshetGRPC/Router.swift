@@ -3,6 +3,7 @@
 // Maps a request's `:path` to the handler that serves it, and the per-call context a handler sees.
 
 public import FreshetCore
+internal import Glibc
 
 /// What a handler knows about its call.
 public struct ServerCallContext {
@@ -53,7 +54,7 @@ public final class Router {
     func route(for path: UnsafeRawBufferPointer) -> Int? {
         for index in self.routes.indices where self.routes[index].path.count == path.count {
             let matches = self.routes[index].path.withUnsafeBytes { known in
-                known.elementsEqual(path)
+                known.count == 0 || memcmp(known.baseAddress!, path.baseAddress!, known.count) == 0
             }
             if matches { return index }
         }

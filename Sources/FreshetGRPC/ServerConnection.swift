@@ -67,6 +67,9 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     private var goingAway = false
     /// Request bytes held in this connection's unfinished messages (see ``ServerLoop/bufferedRequestBytes``).
     private var bufferedRequestBytes = 0
+    /// The stream the last callback was about: nghttp2 reports a request's headers, data and end one after another,
+    /// so most lookups are answered here without hashing.
+    private var recentStream: ServerStream?
 
     init(socket: Socket, loop: ServerLoop) throws(HTTP2Error) {
         self.socket = socket
@@ -213,6 +216,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             self.account(stream)
         }
         self.streams.removeAll()
+        self.recentStream = nil
         self.loop.eventLoop.deregister(self.socket.descriptor)
         self.socket.close()
         self.loop.connectionClosed(self)
@@ -243,31 +247,42 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
 
     // MARK: - HTTP2SessionDelegate
 
+    /// The open stream with this id, if any.
+    @inline(__always)
+    private func stream(_ id: Int32) -> ServerStream? {
+        if let recent = self.recentStream, recent.id == id { return recent }
+        let stream = self.streams[id]
+        self.recentStream = stream
+        return stream
+    }
+
     func http2BeginHeaders(stream id: Int32, kind: HTTP2HeadersKind) {
         guard kind == .request else { return }
-        self.streams[id] = ServerStream(id: id, messageLimit: self.loop.configuration.maxMessageBytes)
+        let stream = ServerStream(id: id, messageLimit: self.loop.configuration.maxMessageBytes)
+        self.streams[id] = stream
+        self.recentStream = stream
     }
 
     func http2Header(
         stream id: Int32, kind: HTTP2HeadersKind, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
     ) {
-        guard kind == .request, let stream = self.streams[id] else { return }
+        guard kind == .request, let stream = self.stream(id) else { return }
         switch name.count {
-        case 5 where name.elementsEqual(":path".utf8):
+        case 5 where name.matches(":path"):
             stream.sawPath = true
             stream.routeIndex = self.loop.router.route(for: value)
             if stream.routeIndex == nil {
                 stream.unknownPath = String(decoding: value.prefix(256), as: UTF8.self)
             }
-        case 7 where name.elementsEqual(":method".utf8):
-            if !value.elementsEqual("POST".utf8) {
+        case 7 where name.matches(":method"):
+            if !value.matches("POST") {
                 stream.fail(
                     GRPCStatus(
                         .unimplemented,
                         "method \(String(decoding: value.prefix(32), as: UTF8.self)) is not allowed; gRPC uses POST"),
                     httpStatus: 405)
             }
-        case 12 where name.elementsEqual("content-type".utf8):
+        case 12 where name.matches("content-type"):
             stream.sawContentType = true
             if !Self.isGRPCContentType(value) {
                 stream.fail(
@@ -276,9 +291,9 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
                         "content-type '\(String(decoding: value.prefix(64), as: UTF8.self))' is not application/grpc"),
                     httpStatus: 415)
             }
-        case 2 where name.elementsEqual("te".utf8):
-            stream.sawTrailersTE = value.elementsEqual("trailers".utf8)
-        case 12 where name.elementsEqual("grpc-timeout".utf8):
+        case 2 where name.matches("te"):
+            stream.sawTrailersTE = value.matches("trailers")
+        case 12 where name.matches("grpc-timeout"):
             if let timeout = GRPCTimeout.parse(value) {
                 stream.deadline = ContinuousClock.now + timeout
             } else {
@@ -287,8 +302,8 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
                         .internalError, "malformed grpc-timeout '\(String(decoding: value.prefix(32), as: UTF8.self))'")
                 )
             }
-        case 13 where name.elementsEqual("grpc-encoding".utf8):
-            if !value.elementsEqual("identity".utf8) {
+        case 13 where name.matches("grpc-encoding"):
+            if !value.matches("identity") {
                 stream.fail(
                     GRPCStatus(
                         .unimplemented,
@@ -297,7 +312,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             }
         default:
             guard let first = name.first, first != UInt8(ascii: ":") else { return }
-            if name.starts(with: "grpc-".utf8) || name.elementsEqual("user-agent".utf8) { return }
+            if name.starts(with: "grpc-") || name.matches("user-agent") { return }
             if stream.metadata.count < 64 {
                 stream.metadata.append(
                     (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
@@ -306,7 +321,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     }
 
     func http2HeaderListTooLarge(stream id: Int32, kind: HTTP2HeadersKind, limit: Int) {
-        self.streams[id]?.fail(
+        self.stream(id)?.fail(
             GRPCStatus(
                 .resourceExhausted,
                 "request headers are larger than the limit of \(limit) bytes (SETTINGS_MAX_HEADER_LIST_SIZE)"))
@@ -318,11 +333,11 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         var end = value.firstIndex(of: UInt8(ascii: ";")) ?? value.count
         while end > 0 && value[end - 1] == UInt8(ascii: " ") { end -= 1 }
         let type = UnsafeRawBufferPointer(rebasing: value[0..<end])
-        return type.elementsEqual("application/grpc".utf8) || type.elementsEqual("application/grpc+proto".utf8)
+        return type.matches("application/grpc") || type.matches("application/grpc+proto")
     }
 
     func http2EndHeaders(stream id: Int32, kind: HTTP2HeadersKind, endStream: Bool) {
-        guard let stream = self.streams[id] else { return }
+        guard let stream = self.stream(id) else { return }
         if kind == .request {
             if !stream.sawContentType {
                 stream.fail(
@@ -360,7 +375,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     }
 
     func http2Data(stream id: Int32, bytes: UnsafeRawBufferPointer) {
-        guard let stream = self.streams[id], !stream.responded else { return }
+        guard let stream = self.stream(id), !stream.responded else { return }
         defer { self.account(stream) }
         if self.bufferedRequestBytes + bytes.count > self.loop.maxBufferedRequestBytesPerConnection
             || self.loop.bufferedRequestBytes + bytes.count > self.loop.maxBufferedRequestBytesPerLoop
@@ -397,7 +412,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     }
 
     func http2EndStream(stream id: Int32) {
-        guard let stream = self.streams[id] else { return }
+        guard let stream = self.stream(id) else { return }
         stream.requestComplete = true
         self.dispatch(stream)
     }
@@ -405,13 +420,14 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     func http2SentEndStream(stream id: Int32) {
         // RFC 9113 §8.1: a server that answered before the request ended asks the client to stop sending with
         // RST_STREAM(NO_ERROR); clients must keep the response.
-        if let stream = self.streams[id], !stream.requestComplete, !self.session.isRemoteClosed(stream: id) {
+        if let stream = self.stream(id), !stream.requestComplete, !self.session.isRemoteClosed(stream: id) {
             self.session.reset(stream: id, errorCode: HTTP2ErrorCode.noError)
         }
     }
 
     func http2StreamClosed(stream id: Int32, errorCode: UInt32) {
         guard let stream = self.streams.removeValue(forKey: id) else { return }
+        if self.recentStream === stream { self.recentStream = nil }
         if let timer = stream.timerID {
             self.loop.eventLoop.cancelTimer(timer)
         }
@@ -443,14 +459,13 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
                 ))
             return
         }
-        let messages = stream.deframer.takeMessages()
-        self.account(stream)
-        guard messages.count == 1, let routeIndex = stream.routeIndex else {
+        let messageCount = stream.deframer.messageCount
+        guard messageCount == 1, let routeIndex = stream.routeIndex else {
             self.respond(
                 stream,
                 status: GRPCStatus(
                     .internalError,
-                    "a unary call carries exactly one request message; this one carried \(messages.count)"))
+                    "a unary call carries exactly one request message; this one carried \(messageCount)"))
             return
         }
         let context = ServerCallContext(deadline: stream.deadline, metadata: stream.metadata)
@@ -459,9 +474,11 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         response.reserveCapacity(4096)
         response.append(contentsOf: [0, 0, 0, 0, 0] as [UInt8])
         let handler = self.loop.router.routes[routeIndex].handler
-        let outcome = messages[0].withUnsafeBytes { request in
+        let outcome = stream.deframer.withMessage(0) { request in
             Result { () throws(GRPCStatus) in try handler(request, context, &response) }
         }
+        stream.deframer.discard()
+        self.account(stream)
         if case .failure(let status) = outcome {
             self.respond(stream, status: status)
             return

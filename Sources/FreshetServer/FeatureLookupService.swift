@@ -4,6 +4,7 @@
 
 internal import FreshetCore
 internal import FreshetGRPC
+internal import FreshetPosix
 internal import FreshetProto
 internal import FreshetStorage
 
@@ -222,7 +223,11 @@ final class FeatureLookupService {
                     )
                 }
                 do {
-                    found.append(try key.withUnsafeBytes { try transaction.get(plan.databases[column], key: $0) })
+                    let stored = try key.withUnsafeBytes { try transaction.get(plan.databases[column], key: $0) }
+                    // Start loading the row now, so its cache misses overlap the next B-tree walks instead of
+                    // stalling the validation pass below.
+                    if let stored { Prefetch.read(stored) }
+                    found.append(stored)
                 } catch let error as StorageError {
                     return grpcStatus(for: error)
                 } catch {

@@ -51,6 +51,19 @@ void CFreshetLinux_ignore_sigpipe(void);
 /// Pins the calling thread to one CPU; returns 0 or an errno value.
 int CFreshetLinux_pin_to_cpu(int cpu);
 
+/// Hints the processor to start loading `length` bytes at `address` into the cache (one prefetch per 64-byte
+/// line, at most 16 lines), so that a later read does not stall on memory.
+static inline void CFreshetLinux_prefetch(const void *address, unsigned long length) {
+    const char *start = (const char *)address;
+    unsigned long lines = (length + 63) / 64;
+    if (lines > 16) {
+        lines = 16;
+    }
+    for (unsigned long line = 0; line < lines; line++) {
+        __builtin_prefetch(start + line * 64, 0, 3);
+    }
+}
+
 /// pthread_setname_np on a thread (names are cut to 15 bytes by the kernel).
 int CFreshetLinux_set_thread_name(unsigned long thread, const char *name);
 

@@ -49,7 +49,8 @@ extension LoadResult {
             "\(target): \(self.mode), \(self.connections) connections × \(self.streams) streams",
             "measured \(format(self.duration.seconds)) s after \(format(self.warmup.seconds)) s warm-up: "
                 + "\(self.requests) requests, \(self.rows) rows, \(self.errorCount) errors",
-            "throughput: \(format(self.requestsPerSecond)) req/s, \(format(self.rowsPerSecond)) rows/s",
+            "throughput: \(format(self.requestsPerSecond)) req/s, \(format(self.rowsPerSecond)) rows/s "
+                + "(answers received in the window: \(format(self.completedPerSecond))/s)",
             "latency µs: p50 \(format(p.p50))  p90 \(format(p.p90))  p99 \(format(p.p99))  p99.9 \(format(p.p999))  "
                 + "max \(format(p.max))  mean \(format(self.latency.mean / 1000))",
             "client cpu: \(format(self.clientCPU * 100))% of one core",
@@ -92,6 +93,8 @@ extension LoadResult {
         writer.writeDouble(self.requestsPerSecond)
         writer.key("rows_per_s")
         writer.writeDouble(self.rowsPerSecond)
+        writer.key("completed_per_s")
+        writer.writeDouble(self.completedPerSecond)
         writer.key("latency_us")
         writer.beginObject()
         for (name, value) in [

@@ -44,6 +44,10 @@ public struct LoadResult: Sendable {
     public var rows: UInt64
     /// Failures by name (gRPC status, `TIMEOUT` for requests not answered within the drain limit, …).
     public var errors: [String: UInt64]
+    /// Answers received during the measured window, whenever their requests were due: what the server actually
+    /// delivered. In an open loop above the server's capacity this stays at the capacity while ``requests``
+    /// follows the rate.
+    public var completedInWindow: UInt64
     public var latency: LatencyHistogram
     /// The client process's CPU time (user + system) during the measured window, as a share of one core.
     public var clientCPU: Double
@@ -51,6 +55,7 @@ public struct LoadResult: Sendable {
     public var streams: Int
 
     public var requestsPerSecond: Double { Double(self.requests) / self.duration.seconds }
+    public var completedPerSecond: Double { Double(self.completedInWindow) / self.duration.seconds }
     public var rowsPerSecond: Double { Double(self.rows) / self.duration.seconds }
     public var errorCount: UInt64 { self.errors.values.reduce(0, +) }
 }
@@ -91,6 +96,7 @@ public final class LoadRunner: LoadConnectionOwner {
     private var requests: UInt64 = 0
     private var rows: UInt64 = 0
     private var errors: [String: UInt64] = [:]
+    private var completedInWindow: UInt64 = 0
     private var finished = false
     private var cpuAtStart: Double?
     private var cpuAtEnd: Double?
@@ -141,7 +147,8 @@ public final class LoadRunner: LoadConnectionOwner {
         let cpu = (self.cpuAtEnd ?? processCPUSeconds()) - (self.cpuAtStart ?? 0)
         return LoadResult(
             mode: self.options.mode, duration: self.options.duration, warmup: self.options.warmup,
-            requests: self.requests, rows: self.rows, errors: self.errors, latency: self.histogram,
+            requests: self.requests, rows: self.rows, errors: self.errors, completedInWindow: self.completedInWindow,
+            latency: self.histogram,
             clientCPU: cpu / self.options.duration.seconds, connections: self.options.connections,
             streams: self.options.streams)
     }
@@ -188,6 +195,7 @@ public final class LoadRunner: LoadConnectionOwner {
     func completed(intended: ContinuousClock.Instant, rows: Int, outcome: Outcome, on connection: any LoadConnection) {
         self.inFlight -= 1
         let now = ContinuousClock.now
+        if now >= self.measureStart && now < self.end { self.completedInWindow += 1 }
         self.record(intended: intended, rows: rows, latency: now - intended, outcome: outcome)
         guard !self.finished else { return }
         switch self.options.mode {

@@ -121,3 +121,20 @@ public enum Console {
         }
     }
 }
+
+/// Process resource limits.
+public enum ProcessLimits {
+    /// Raises the soft limit on open descriptors to the hard limit (a server holds one per connection; the usual
+    /// soft default of 1024 would refuse connections long before memory runs out). Returns the new soft limit.
+    @discardableResult
+    public static func raiseOpenFileLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return -1 }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        return Int(clamping: limit.rlim_cur)
+    }
+}

@@ -63,6 +63,7 @@ public enum FreshetServer {
     public static func serve(_ options: ServeOptions, logger: Logger) throws -> Int32 {
         // Before any thread starts, so that every thread inherits the blocked mask and signals arrive here.
         let signals = try TerminationSignals.block()
+        let openFiles = ProcessLimits.raiseOpenFileLimit()
         let store = try FeatureStore(
             directory: options.dataDirectory, registry: options.registry, options: options.store)
         var plans: [BoundPlan] = []
@@ -92,6 +93,7 @@ public enum FreshetServer {
                 "views": counts.map { "\($0.view)=\($0.rows)" }.joined(separator: ","),
                 "services": options.registry.services.map(\.name).joined(separator: ","),
                 "max_rows": String(options.limits.maxRows), "max_message_bytes": String(options.grpc.maxMessageBytes),
+                "open_files_limit": String(openFiles),
             ])
         Console.out("listening \(server.endpoint)\n")
 

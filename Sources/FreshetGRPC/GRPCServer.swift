@@ -316,7 +316,21 @@ final class ServerLoop: Selectable {
         }
     }
 
+    /// How long answers may wait for the end of the loop turn before they are flushed anyway.
+    static let flushBudget: Duration = .microseconds(200)
+    private var lastFlush = ContinuousClock.now
+
+    /// Flushes every dirty connection when the last flush was more than ``flushBudget`` ago. Called between slices
+    /// of input, outside nghttp2 callbacks: one write per connection per turn keeps syscalls few under load, and
+    /// this bound keeps a long turn (many large requests) from holding answers back.
+    func flushIfDue() {
+        if ContinuousClock.now - self.lastFlush >= Self.flushBudget {
+            self.flushDirty()
+        }
+    }
+
     private func flushDirty() {
+        self.lastFlush = ContinuousClock.now
         while !self.dirty.isEmpty {
             let batch = self.dirty
             self.dirty.removeAll(keepingCapacity: true)

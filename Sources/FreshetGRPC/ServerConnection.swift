@@ -52,6 +52,8 @@ final class ServerStream {
 ///
 /// Thread affinity: loop-confined.
 final class ServerConnection: Selectable, HTTP2SessionDelegate {
+    /// How much input nghttp2 gets at a time before the loop may flush answers (see ``ServerLoop/flushIfDue()``).
+    static let receiveSlice = 16 << 10
     let socket: Socket
     /// The loop that owns this connection (and outlives it): unowned(unsafe), since a checked reference costs an
     /// atomic operation on every access.
@@ -112,17 +114,26 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
                 self.close()
                 return
             case .processed(let count):
-                do {
-                    try self.session.receive(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-                } catch {
-                    // nghttp2 queued a GOAWAY naming the problem; send it, then close.
-                    self.loop.logger.info(
-                        "closing connection after an HTTP/2 protocol error",
-                        ["peer": self.peerDescription, "error": error.message])
-                    self.goingAway = true
-                    self.flush()
-                    self.close()
-                    return
+                // Feed nghttp2 in slices and let the loop flush between them when answers have waited long enough:
+                // a 64 KiB read can hold many requests, and the first answer should not wait for the last one.
+                var start = 0
+                while start < count && !self.isClosed {
+                    let end = min(count, start + Self.receiveSlice)
+                    do {
+                        try self.session.receive(UnsafeRawBufferPointer(rebasing: buffer[start..<end]))
+                    } catch {
+                        // nghttp2 queued a GOAWAY naming the problem; send it, then close.
+                        self.loop.logger.info(
+                            "closing connection after an HTTP/2 protocol error",
+                            ["peer": self.peerDescription, "error": error.message])
+                        self.goingAway = true
+                        self.flush()
+                        self.close()
+                        return
+                    }
+                    start = end
+                    self.loop.markDirty(self)
+                    self.loop.flushIfDue()
                 }
                 self.armDeadlineTimers()
                 if count < buffer.count { return }

@@ -1,145 +1,172 @@
 // Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
 //
-// Server-side decoding of `GetFeaturesRequest` with protobuf-c into a per-loop arena, read through borrowed views.
+// Server-side decoding of `GetFeaturesRequest` straight from the wire into views of the request bytes.
 
 internal import CFreshetProto
 internal import CProtobufC
 internal import FreshetCore
 internal import Glibc
 
-/// Decodes `freshet.v1.GetFeaturesRequest` messages without a malloc per field: protobuf-c unpacks into a bump
-/// arena that is reset before each request.
+/// Decodes `freshet.v1.GetFeaturesRequest` messages without copying or allocating per field: one pass over the
+/// wire format checks the whole message (every nested message's framing and every known field's wire type, as
+/// protobuf-c's unpack does) and records where each row is; ``DecodedFeaturesRequest`` then reads keys straight
+/// from the bytes.
 ///
-/// Lifetime: a ``DecodedFeaturesRequest`` and every pointer it hands out are valid until the next call to
-/// ``decode(_:)`` on the same decoder. Thread affinity: loop-confined (one decoder per event loop).
+/// Why not protobuf-c here: unpacking builds a C struct per row, map entry, value and string, and strings come back
+/// NUL-terminated (so a key "N14228\0x" would be cut to "N14228"). Reading the wire directly was measured faster
+/// on the batch-100 hot path, and keeps exact byte lengths. protobuf-c stays the reference: a differential test
+/// checks that both accept and read the same requests.
+///
+/// Lifetime: a ``DecodedFeaturesRequest`` borrows the request bytes and this decoder's row table; it is valid until
+/// the next call to ``decode(_:)`` and while the bytes live. Thread affinity: loop-confined (one per event loop).
 public final class FeaturesRequestDecoder {
-    private let arena: OpaquePointer
+    private var rows: [UnsafeRawBufferPointer] = []
 
-    /// Creates a decoder whose arena refuses to grow past `memoryLimit` bytes (a hostile request then fails to
-    /// decode instead of exhausting memory).
-    public init(memoryLimit: Int = 256 << 20) {
-        guard let arena = freshet_arena_create(64 << 10, memoryLimit) else {
-            fatalError("out of memory creating the request arena")
-        }
-        self.arena = arena
-    }
-
-    deinit {
-        freshet_arena_destroy(self.arena)
-    }
+    /// Creates a decoder.
+    public init() {}
 
     /// Decodes a request.
-    /// - Throws: ``ProtoDecodeError`` when the bytes are not a valid `GetFeaturesRequest` (or decoding needs more
-    ///   memory than the limit), or when a string the server matches on (the service name, a feature ref, a join
-    ///   key's name or string value) contains a NUL byte: protobuf-c hands strings over NUL-terminated, so such a
-    ///   string would otherwise be cut short and match another one.
+    /// - Throws: ``ProtoDecodeError`` when the bytes are not a valid `GetFeaturesRequest`, or when a string the
+    ///   server matches on (the service name, a feature ref, a join key's name or string value) contains a NUL byte
+    ///   (refused rather than matched, as loads refuse such keys).
     public func decode(_ bytes: UnsafeRawBufferPointer) throws(ProtoDecodeError) -> DecodedFeaturesRequest {
-        freshet_arena_reset(self.arena)
-        let allocator = freshet_arena_allocator(self.arena)
-        guard
-            let message = withProtobufInput(bytes, { freshet__v1__get_features_request__unpack(allocator, $1, $0) })
-        else {
+        self.rows.removeAll(keepingCapacity: true)
+        var target = DecodedFeaturesRequest.RawTarget.unspecified
+        var seconds: Int64 = 0
+        var nanos: Int32 = 0
+        var hasStaleness = false
+        var reader = WireReader(bytes)
+        do {
+            while let field = try reader.next() {
+                switch field.number {
+                case 1:
+                    guard field.wireType == 2 else { throw WireReader.Malformed() }
+                    target = .service(field.bytes)
+                case 2:
+                    guard field.wireType == 2 else { throw WireReader.Malformed() }
+                    try Self.checkRefs(field.bytes)
+                    // A message field seen again is merged (its refs appended) unless the oneof moved on.
+                    if case .references(let earlier) = target {
+                        target = .references(earlier + [field.bytes])
+                    } else {
+                        target = .references([field.bytes])
+                    }
+                case 3:
+                    guard field.wireType == 2 else { throw WireReader.Malformed() }
+                    if let problem = try Self.checkRow(field.bytes) {
+                        throw ProtoDecodeError(message: "row \(self.rows.count): \(problem)")
+                    }
+                    self.rows.append(field.bytes)
+                case 4:
+                    guard field.wireType == 2 else { throw WireReader.Malformed() }
+                    // A message field seen twice is merged, field by field.
+                    var duration = WireReader(field.bytes)
+                    while let part = try duration.next() {
+                        switch part.number {
+                        case 1:
+                            guard part.wireType == 0 else { throw WireReader.Malformed() }
+                            seconds = Int64(bitPattern: part.value)
+                        case 2:
+                            guard part.wireType == 0 else { throw WireReader.Malformed() }
+                            nanos = Int32(truncatingIfNeeded: Int64(bitPattern: part.value))
+                        default:
+                            break
+                        }
+                    }
+                    hasStaleness = true
+                default:
+                    break
+                }
+            }
+        } catch let error as ProtoDecodeError {
+            throw error
+        } catch {
             throw ProtoDecodeError(message: "the request is not a valid freshet.v1.GetFeaturesRequest")
         }
-        // Most requests have no zero byte at all; only then is a string check needed.
-        if let base = bytes.baseAddress, memchr(base, 0, bytes.count) != nil,
-            let problem = RequestStrings.nulByteProblem(in: bytes)
-        {
-            throw ProtoDecodeError(message: problem)
-        }
-        return DecodedFeaturesRequest(message: UnsafePointer(message))
-    }
-}
-
-/// Finds NUL bytes inside the strings of a `GetFeaturesRequest`, by walking its wire format.
-enum RequestStrings {
-    /// Where the first NUL byte inside a matched-on string is, or `nil` when there is none. `bytes` must already have
-    /// decoded successfully (the walk gives up quietly on anything malformed).
-    static func nulByteProblem(in bytes: UnsafeRawBufferPointer) -> String? {
-        var problem: String?
-        var row = 0
-        var reference = 0
-        forEachField(bytes) { field, payload in
-            switch field {
-            case 1 where payload.contains(0):
-                problem = "feature_service contains a NUL byte"
-            case 2:
-                forEachField(payload) { field, text in
-                    if field == 1 && text.contains(0) {
-                        problem = "feature ref \(reference) contains a NUL byte"
-                    }
-                    reference += 1
-                    return problem == nil
-                }
-            case 3:
-                if Self.entityRowHasNUL(payload) {
-                    problem = "row \(row): a join key name or string value contains a NUL byte"
-                }
-                row += 1
-            default:
-                break
+        switch target {
+        case .service(let name) where name.contains(0):
+            throw ProtoDecodeError(message: "feature_service contains a NUL byte")
+        case .references(let parts):
+            if let index = Self.referenceWithNUL(parts) {
+                throw ProtoDecodeError(message: "feature ref \(index) contains a NUL byte")
             }
-            return problem == nil
+        default:
+            break
+        }
+        let staleness: Duration? = hasStaleness ? .seconds(seconds) + .nanoseconds(Int64(nanos)) : nil
+        return DecodedFeaturesRequest(rows: self.rows, rawTarget: target, maxStaleness: staleness)
+    }
+
+    /// Checks a `FeatureRefs` message: field 1 is a repeated string.
+    private static func checkRefs(_ bytes: UnsafeRawBufferPointer) throws(WireReader.Malformed) {
+        var reader = WireReader(bytes)
+        while let field = try reader.next() {
+            guard field.number != 1 || field.wireType == 2 else { throw WireReader.Malformed() }
+        }
+    }
+
+    private static func referenceWithNUL(_ parts: [UnsafeRawBufferPointer]) -> Int? {
+        var index = 0
+        for bytes in parts {
+            var reader = WireReader(bytes)
+            while let field = try? reader.next() {
+                guard field.number == 1 else { continue }
+                if field.bytes.contains(0) { return index }
+                index += 1
+            }
+        }
+        return nil
+    }
+
+    /// Checks an `EntityRow`: every map entry well-formed, every `Value` well-formed. Returns a problem to report
+    /// (a NUL byte in a key name or string value) or throws for malformed bytes.
+    private static func checkRow(_ bytes: UnsafeRawBufferPointer) throws(WireReader.Malformed) -> String? {
+        var problem: String?
+        var row = WireReader(bytes)
+        while let entry = try row.next() {
+            guard entry.number == 1 else { continue }
+            guard entry.wireType == 2 else { throw WireReader.Malformed() }
+            var fields = WireReader(entry.bytes)
+            while let field = try fields.next() {
+                switch field.number {
+                case 1:
+                    guard field.wireType == 2 else { throw WireReader.Malformed() }
+                    if field.bytes.contains(0) { problem = "a join key name or string value contains a NUL byte" }
+                case 2:
+                    guard field.wireType == 2 else { throw WireReader.Malformed() }
+                    if try Self.checkValue(field.bytes) {
+                        problem = "a join key name or string value contains a NUL byte"
+                    }
+                default:
+                    break
+                }
+            }
         }
         return problem
     }
 
-    /// EntityRow: field 1 is a map entry {1: key string, 2: Value {6: string_value}}.
-    private static func entityRowHasNUL(_ row: UnsafeRawBufferPointer) -> Bool {
-        var found = false
-        forEachField(row) { field, entry in
-            guard field == 1 else { return true }
-            forEachField(entry) { field, payload in
-                if field == 1 && payload.contains(0) { found = true }
-                if field == 2 {
-                    forEachField(payload) { field, text in
-                        if field == 6 && text.contains(0) { found = true }
-                        return !found
-                    }
-                }
-                return !found
-            }
-            return !found
-        }
-        return found
-    }
-
-    /// Calls `body` with each length-delimited field (number and payload) of a message, skipping other wire types,
-    /// until `body` returns false or the bytes end or turn out malformed.
-    private static func forEachField(
-        _ bytes: UnsafeRawBufferPointer, _ body: (Int, UnsafeRawBufferPointer) -> Bool
-    ) {
-        var cursor = 0
-        func varint() -> UInt64? {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while cursor < bytes.count, shift < 64 {
-                let byte = bytes[cursor]
-                cursor += 1
-                value |= UInt64(byte & 0x7f) << shift
-                if byte & 0x80 == 0 { return value }
-                shift += 7
-            }
-            return nil
-        }
-        while cursor < bytes.count {
-            guard let tag = varint() else { return }
-            switch tag & 7 {
-            case 0:
-                guard varint() != nil else { return }
-            case 1:
-                cursor += 8
-            case 5:
-                cursor += 4
-            case 2:
-                guard let length = varint(), length <= UInt64(bytes.count - cursor) else { return }
-                let payload = UnsafeRawBufferPointer(rebasing: bytes[cursor..<cursor + Int(length)])
-                cursor += Int(length)
-                if !body(Int(tag >> 3), payload) { return }
+    /// Checks a `Value`; returns whether its string_value holds a NUL byte.
+    private static func checkValue(_ bytes: UnsafeRawBufferPointer) throws(WireReader.Malformed) -> Bool {
+        var reader = WireReader(bytes)
+        var nul = false
+        while let field = try reader.next() {
+            let expected: UInt8
+            switch field.number {
+            case 1, 2, 5: expected = 0
+            case 3: expected = 1
+            case 4: expected = 5
+            case 6, 7: expected = 2
+            case 8...13:
+                guard field.wireType == 2 else { throw WireReader.Malformed() }
+                try WireReader.validate(field.bytes, MessageSchema.valueList(field.number))
+                continue
             default:
-                return
+                continue
             }
+            guard field.wireType == expected else { throw WireReader.Malformed() }
+            if field.number == 6 { nul = field.bytes.contains(0) }
         }
+        return nul
     }
 }
 
@@ -166,9 +193,20 @@ public enum RequestKeyValue {
     case wrongType(String)
 }
 
-/// A decoded request, borrowed from its ``FeaturesRequestDecoder``'s arena (see the lifetime note there).
+/// A decoded request: views of the request bytes (see the lifetime note on ``FeaturesRequestDecoder``).
 public struct DecodedFeaturesRequest {
-    let message: UnsafePointer<Freshet__V1__GetFeaturesRequest>
+    /// Where the target's bytes are.
+    enum RawTarget {
+        case service(UnsafeRawBufferPointer)
+        /// Every `FeatureRefs` occurrence, merged in order.
+        case references([UnsafeRawBufferPointer])
+        case unspecified
+    }
+
+    let rows: [UnsafeRawBufferPointer]
+    let rawTarget: RawTarget
+    /// The request's `max_staleness` as sent (possibly zero or negative), or `nil` when unset.
+    public let maxStaleness: Duration?
 
     /// What the request asks for.
     public enum Target {
@@ -179,34 +217,31 @@ public struct DecodedFeaturesRequest {
 
     /// The feature service or refs requested.
     public var target: Target {
-        switch self.message.pointee.features_case {
-        case FRESHET__V1__GET_FEATURES_REQUEST__FEATURES_FEATURE_SERVICE:
-            return .service(String(cString: self.message.pointee.feature_service))
-        case FRESHET__V1__GET_FEATURES_REQUEST__FEATURES_FEATURE_REFS:
-            guard let refs = self.message.pointee.feature_refs else { return .references([]) }
-            return .references(
-                UnsafeBufferPointer(start: refs.pointee.refs, count: refs.pointee.n_refs).map { String(cString: $0!) })
-        default:
+        switch self.rawTarget {
+        case .service(let name):
+            return .service(String(decoding: name, as: UTF8.self))
+        case .references(let parts):
+            var references: [String] = []
+            for bytes in parts {
+                var reader = WireReader(bytes)
+                while let field = try? reader.next() {
+                    if field.number == 1 { references.append(String(decoding: field.bytes, as: UTF8.self)) }
+                }
+            }
+            return .references(references)
+        case .unspecified:
             return .unspecified
         }
     }
 
     /// The name of the requested feature service as bytes (no String built), or `nil`.
     public func withServiceName<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R? {
-        guard self.message.pointee.features_case == FRESHET__V1__GET_FEATURES_REQUEST__FEATURES_FEATURE_SERVICE,
-            let name = self.message.pointee.feature_service
-        else { return nil }
-        return body(UnsafeRawBufferPointer(start: name, count: strlen(name)))
+        guard case .service(let name) = self.rawTarget else { return nil }
+        return body(name)
     }
 
     /// The number of entity rows.
-    public var rowCount: Int { self.message.pointee.n_rows }
-
-    /// The request's `max_staleness` as sent (possibly zero or negative), or `nil` when unset.
-    public var maxStaleness: Duration? {
-        guard let duration = self.message.pointee.max_staleness else { return nil }
-        return Duration.seconds(duration.pointee.seconds) + .nanoseconds(Int64(duration.pointee.nanos))
-    }
+    public var rowCount: Int { self.rows.count }
 
     /// Finds the keys named in `names` in row `row` and writes each one's value into `slots` (same indexes).
     /// When a key appears twice in a row, the last one wins (protobuf map semantics).
@@ -217,35 +252,95 @@ public struct DecodedFeaturesRequest {
     public func keys(row: Int, names: [[UInt8]], into slots: inout [RequestKeyValue]) {
         slots.removeAll(keepingCapacity: true)
         for _ in names { slots.append(.missing) }
-        guard let entity = self.message.pointee.rows[row] else { return }
-        let entries = UnsafeBufferPointer(start: entity.pointee.keys, count: entity.pointee.n_keys)
-        for entry in entries {
-            guard let entry, let keyName = entry.pointee.key else { continue }
-            let length = strlen(keyName)
-            for (index, name) in names.enumerated() where name.count == length {
-                let same = name.withUnsafeBytes { memcmp($0.baseAddress!, keyName, length) == 0 }
+        // The row was checked by decode(_:), so these reads cannot fail.
+        var entries = WireReader(self.rows[row])
+        while let entry = try? entries.next() {
+            guard entry.number == 1 else { continue }
+            var key = UnsafeRawBufferPointer(start: nil, count: 0)
+            var value: UnsafeRawBufferPointer?
+            var fields = WireReader(entry.bytes)
+            while let field = try? fields.next() {
+                if field.number == 1 { key = field.bytes } else if field.number == 2 { value = field.bytes }
+            }
+            for (index, name) in names.enumerated() where name.count == key.count {
+                let same = name.withUnsafeBytes {
+                    key.count == 0 || memcmp($0.baseAddress!, key.baseAddress!, key.count) == 0
+                }
                 guard same else { continue }
-                slots[index] = Self.keyValue(entry.pointee.value)
+                slots[index] = Self.keyValue(value)
             }
         }
     }
 
-    private static func keyValue(_ value: UnsafeMutablePointer<Freshet__V1__Value>?) -> RequestKeyValue {
-        guard let value else { return .wrongType("a Value with no kind set") }
-        switch value.pointee.kind_case {
-        case FRESHET__V1__VALUE__KIND_STRING_VALUE:
-            let text = value.pointee.string_value!
-            return .string(UnsafeRawBufferPointer(start: text, count: strlen(text)))
-        case FRESHET__V1__VALUE__KIND_INT64_VALUE:
-            return .int64(value.pointee.int64_value)
-        case FRESHET__V1__VALUE__KIND_NULL_VALUE:
-            return .null
-        case FRESHET__V1__VALUE__KIND_DOUBLE_VALUE: return .wrongType("double_value")
-        case FRESHET__V1__VALUE__KIND_FLOAT_VALUE: return .wrongType("float_value")
-        case FRESHET__V1__VALUE__KIND_BOOL_VALUE: return .wrongType("bool_value")
-        case FRESHET__V1__VALUE__KIND_BYTES_VALUE: return .wrongType("bytes_value")
-        case FRESHET__V1__VALUE__KIND__NOT_SET: return .wrongType("a Value with no kind set")
-        default: return .wrongType("a list value")
+    /// The kind of a `Value`: the last oneof field present wins (protobuf oneof semantics).
+    private static func keyValue(_ bytes: UnsafeRawBufferPointer?) -> RequestKeyValue {
+        guard let bytes else { return .wrongType("a Value with no kind set") }
+        var result = RequestKeyValue.wrongType("a Value with no kind set")
+        var reader = WireReader(bytes)
+        while let field = try? reader.next() {
+            switch field.number {
+            case 1: result = .null
+            case 2: result = .int64(Int64(bitPattern: field.value))
+            case 3: result = .wrongType("double_value")
+            case 4: result = .wrongType("float_value")
+            case 5: result = .wrongType("bool_value")
+            case 6: result = .string(field.bytes)
+            case 7: result = .wrongType("bytes_value")
+            case 8...13: result = .wrongType("a list value")
+            default: break
+            }
         }
+        return result
+    }
+}
+
+/// The reference decoder for tests: whether protobuf-c accepts `bytes` as a `GetFeaturesRequest`, and if so its
+/// row count and target, so a differential test can compare both decoders.
+package enum ProtobufCRequestReference {
+    /// Each row's keys as protobuf-c reads them (the last entry of a name wins), described as `string:<text>`,
+    /// `int64:<n>`, `null` or `other`.
+    package static func keys(_ bytes: UnsafeRawBufferPointer) -> [[String: String]]? {
+        guard let message = withProtobufInput(bytes, { freshet__v1__get_features_request__unpack(nil, $1, $0) })
+        else { return nil }
+        defer { freshet__v1__get_features_request__free_unpacked(message, nil) }
+        return UnsafeBufferPointer(start: message.pointee.rows, count: message.pointee.n_rows).map { row in
+            var keys: [String: String] = [:]
+            for entry in UnsafeBufferPointer(start: row!.pointee.keys, count: row!.pointee.n_keys) {
+                guard let entry else { continue }
+                let name = String(cString: entry.pointee.key)
+                guard let value = entry.pointee.value else {
+                    keys[name] = "other"
+                    continue
+                }
+                switch value.pointee.kind_case {
+                case FRESHET__V1__VALUE__KIND_STRING_VALUE:
+                    keys[name] = "string:" + String(cString: value.pointee.string_value)
+                case FRESHET__V1__VALUE__KIND_INT64_VALUE: keys[name] = "int64:\(value.pointee.int64_value)"
+                case FRESHET__V1__VALUE__KIND_NULL_VALUE: keys[name] = "null"
+                default: keys[name] = "other"
+                }
+            }
+            return keys
+        }
+    }
+
+    package static func decode(_ bytes: UnsafeRawBufferPointer) -> (rows: Int, service: String?, references: [String]?)?
+    {
+        guard let message = withProtobufInput(bytes, { freshet__v1__get_features_request__unpack(nil, $1, $0) })
+        else { return nil }
+        defer { freshet__v1__get_features_request__free_unpacked(message, nil) }
+        var service: String?
+        var references: [String]?
+        switch message.pointee.features_case {
+        case FRESHET__V1__GET_FEATURES_REQUEST__FEATURES_FEATURE_SERVICE:
+            service = String(cString: message.pointee.feature_service)
+        case FRESHET__V1__GET_FEATURES_REQUEST__FEATURES_FEATURE_REFS:
+            references = UnsafeBufferPointer(
+                start: message.pointee.feature_refs.pointee.refs, count: message.pointee.feature_refs.pointee.n_refs
+            ).map { String(cString: $0!) }
+        default:
+            break
+        }
+        return (message.pointee.n_rows, service, references)
     }
 }

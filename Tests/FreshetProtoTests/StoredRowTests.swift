@@ -228,14 +228,102 @@ struct RequestDecoderTests {
         #expect(try fine.withUnsafeBytes { try decoder.decode($0).rowCount } == 1)
     }
 
-    @Test func arenaLimitMakesHugeRequestsFailToDecode() throws {
-        let decoder = FeaturesRequestDecoder(memoryLimit: 64 << 10)
-        let rows = Array(repeating: [("tailnum", FeaturesRequest.Key.string("N1"))], count: 5_000)
-        let bytes = FeaturesRequest(target: .service("s"), rows: rows).encoded()
-        #expect(throws: ProtoDecodeError.self) { try bytes.withUnsafeBytes { try decoder.decode($0) } }
-        // The decoder recovers for the next request.
-        let small = FeaturesRequest(target: .service("s"), rows: Array(rows.prefix(2))).encoded()
-        #expect(try small.withUnsafeBytes { try decoder.decode($0).rowCount } == 2)
+    @Test func agreesWithProtobufCOnValidAndMangledRequests() throws {
+        // Differential test: the wire decoder must accept exactly what protobuf-c accepts (for requests without NUL
+        // bytes in strings, which it refuses on purpose) and read the same rows and target.
+        var random = SystemRandomNumberGenerator()
+        var generator = SeededGenerator(seed: 42)
+        let decoder = FeaturesRequestDecoder()
+        var requests: [[UInt8]] = []
+        let keys: [FeaturesRequest.Key] = [
+            .string("N14228"), .int64(-7), .null, .other(.double(2.5)), .other(.int64List([1, 2])),
+            .other(.stringList(["a", "b"])), .other(.floatList([0.5])), .string(""),
+        ]
+        for index in 0..<300 {
+            let rows = (0..<(index % 5)).map { row in
+                (0..<(row % 3 + 1)).map { entry in ("k\(entry)", keys[(index + row + entry) % keys.count]) }
+            }
+            let target: FeaturesRequest.Target =
+                index % 3 == 0 ? .references(["v:a", "w:b"]) : .service("svc\(index % 7)")
+            requests.append(
+                FeaturesRequest(target: target, rows: rows, maxStaleness: index % 4 == 0 ? .milliseconds(1500) : nil)
+                    .encoded())
+        }
+        // Requests that merge: a refs message twice, a service after refs, a Duration twice.
+        requests.append([0x12, 0x05, 0x0a, 0x03, 0x61, 0x3a, 0x62, 0x12, 0x05, 0x0a, 0x03, 0x63, 0x3a, 0x64])
+        requests.append([0x12, 0x05, 0x0a, 0x03, 0x61, 0x3a, 0x62, 0x0a, 0x01, 0x73])
+        requests.append([0x22, 0x02, 0x08, 0x05, 0x22, 0x02, 0x10, 0x07])
+        var mangled = requests
+        for request in requests where !request.isEmpty {
+            for _ in 0..<20 {
+                var copy = request
+                switch UInt8.random(in: 0...3, using: &generator) {
+                case 0:
+                    copy[Int.random(in: 0..<copy.count, using: &generator)] = UInt8.random(
+                        in: 0...255, using: &generator)
+                case 1: copy.removeLast(Int.random(in: 1...copy.count, using: &generator))
+                case 2:
+                    copy.insert(
+                        UInt8.random(in: 0...255, using: &generator),
+                        at: Int.random(in: 0...copy.count, using: &generator))
+                default:
+                    copy += (0..<Int.random(in: 1...6, using: &random)).map { _ in
+                        UInt8.random(in: 0...255, using: &generator)
+                    }
+                }
+                mangled.append(copy)
+            }
+        }
+        var accepted = 0
+        for bytes in mangled {
+            try bytes.withUnsafeBytes { buffer in
+                let reference = ProtobufCRequestReference.decode(buffer)
+                let ours = Result { () throws(ProtoDecodeError) in try decoder.decode(buffer) }
+                switch (reference, ours) {
+                case (nil, .failure):
+                    break
+                case (let reference?, .success(let decoded)):
+                    accepted += 1
+                    #expect(decoded.rowCount == reference.rows, "\(bytes)")
+                    // Every row's keys read the same way.
+                    let referenceKeys = ProtobufCRequestReference.keys(buffer) ?? []
+                    var slots: [RequestKeyValue] = []
+                    for (row, expected) in referenceKeys.enumerated() {
+                        // Names that are not valid UTF-8 come back repaired from String(cString:): skip them.
+                        let names = expected.keys.sorted().filter { !$0.contains("\u{FFFD}") }
+                        decoded.keys(row: row, names: names.map { Array($0.utf8) }, into: &slots)
+                        for (name, slot) in zip(names, slots) {
+                            let ours: String =
+                                switch slot {
+                                case .string(let text): "string:" + String(decoding: text, as: UTF8.self)
+                                case .int64(let number): "int64:\(number)"
+                                case .null: "null"
+                                case .wrongType, .missing: "other"
+                                }
+                            #expect(ours == expected[name], "row \(row) key \(name) of \(bytes)")
+                        }
+                    }
+                    switch decoded.target {
+                    case .service(let name):
+                        #expect(name == reference.service, "\(bytes)")
+                    case .references(let refs):
+                        // A FeatureRefs message sent twice is merged, as the protobuf spec says (and C++ and Python
+                        // do); protobuf-c keeps only the last one. Compare the last refs in that case.
+                        #expect(
+                            refs.suffix(reference.references?.count ?? 0) == (reference.references ?? [])[...],
+                            "\(bytes)")
+                    case .unspecified:
+                        #expect(reference.service == nil && reference.references == nil, "\(bytes)")
+                    }
+                case (_?, .failure(let error)):
+                    // Refused on purpose: NUL bytes inside matched strings.
+                    #expect(error.message.contains("NUL"), "protobuf-c accepts \(bytes) but we refuse: \(error)")
+                case (nil, .success):
+                    Issue.record("protobuf-c refuses \(bytes) but the wire decoder accepts it")
+                }
+            }
+        }
+        #expect(accepted > 300, "most valid requests were compared: \(accepted)")
     }
 }
 
@@ -252,5 +340,18 @@ struct HealthCodecTests {
             HealthCodec.appendResponse(status, to: &bytes)
             #expect(HealthCodec.decodeResponse(bytes) == status)
         }
+    }
+}
+
+/// A small deterministic generator for the differential test.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { self.state = seed }
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,5 @@
 // Umbrella header of the protoc-c output for proto/ (generated files under include/ and src/; see
-// scripts/generate-proto), plus the per-request arena allocator used to unpack requests without malloc.
+// scripts/generate-proto).
 #ifndef CFRESHETPROTO_H
 #define CFRESHETPROTO_H
 
@@ -8,6 +8,5 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "google/protobuf/duration.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
-#include "freshet_arena.h"
 
 #endif

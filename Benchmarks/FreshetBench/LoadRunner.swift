@@ -134,6 +134,9 @@ public final class LoadRunner: LoadConnectionOwner {
             }
         case .open(let rate):
             self.schedule = OpenLoopSchedule(start: start, rate: rate)
+            // Sends due within 100 µs are waited for by polling, not by a timer: at tens of thousands of requests
+            // per second, a timerfd per send would cost the load generator more than the requests themselves.
+            self.loop.spinThreshold = .microseconds(100)
             self.pump()
         }
         self.loop.schedule(at: self.measureStart) { [unowned self] in self.cpuAtStart = processCPUSeconds() }

@@ -450,51 +450,61 @@ public final class HTTP2Session {
 // MARK: - C trampolines
 // Each recovers the session from user_data (see the lifetime note on HTTP2Session) and forwards to it.
 
-private func owner(_ userData: UnsafeMutableRawPointer?) -> HTTP2Session {
-    Unmanaged<HTTP2Session>.fromOpaque(userData!).takeUnretainedValue()
+/// Calls `body` with the session behind `user_data`, without retaining it: the caller of mem_recv/mem_send holds it
+/// for the whole call (see the lifetime note on HTTP2Session), and a retain/release pair per callback was a
+/// measurable share of each request.
+@inline(__always)
+private func withOwner<R>(_ userData: UnsafeMutableRawPointer?, _ body: (HTTP2Session) -> R) -> R {
+    Unmanaged<HTTP2Session>.fromOpaque(userData!)._withUnsafeGuaranteedRef(body)
 }
 
 private let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
     guard let frame else { return 0 }
-    owner(userData).beginHeaders(frame)
+    withOwner(userData) { $0.beginHeaders(frame) }
     return 0
 }
 
 private let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
     guard let frame else { return 0 }
-    owner(userData).header(
-        frame, name: UnsafeRawBufferPointer(start: name, count: nameLength),
-        value: UnsafeRawBufferPointer(start: value, count: valueLength))
+    withOwner(userData) {
+        $0.header(
+            frame, name: UnsafeRawBufferPointer(start: name, count: nameLength),
+            value: UnsafeRawBufferPointer(start: value, count: valueLength))
+    }
     return 0
 }
 
 private let onFrameReceived: nghttp2_on_frame_recv_callback = { _, frame, userData in
     guard let frame else { return 0 }
-    owner(userData).frameReceived(frame)
+    withOwner(userData) { $0.frameReceived(frame) }
     return 0
 }
 
 private let onFrameSent: nghttp2_on_frame_send_callback = { _, frame, userData in
     guard let frame else { return 0 }
-    owner(userData).frameSent(frame)
+    withOwner(userData) { $0.frameSent(frame) }
     return 0
 }
 
 private let onDataChunk: nghttp2_on_data_chunk_recv_callback = { _, _, stream, data, length, userData in
-    owner(userData).delegate?.http2Data(stream: stream, bytes: UnsafeRawBufferPointer(start: data, count: length))
+    withOwner(userData) {
+        $0.delegate?.http2Data(stream: stream, bytes: UnsafeRawBufferPointer(start: data, count: length))
+    }
     return 0
 }
 
 private let onStreamClose: nghttp2_on_stream_close_callback = { _, stream, errorCode, userData in
-    owner(userData).streamClosed(stream, errorCode: errorCode)
+    withOwner(userData) { $0.streamClosed(stream, errorCode: errorCode) }
     return 0
 }
 
 private let onReadBody: nghttp2_data_source_read_callback = { _, stream, _, length, flags, _, userData in
-    owner(userData).readBody(stream: stream, length: length, flags: flags!)
+    withOwner(userData) { $0.readBody(stream: stream, length: length, flags: flags!) }
 }
 
 private let onSendData: nghttp2_send_data_callback = { _, frame, frameHeader, length, _, userData in
     guard let frame, let frameHeader else { return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue }
-    return owner(userData).sendData(stream: frame.pointee.hd.stream_id, frameHeader: frameHeader, length: length)
+    return withOwner(userData) {
+        $0.sendData(stream: frame.pointee.hd.stream_id, frameHeader: frameHeader, length: length)
+    }
 }

@@ -13,8 +13,7 @@ class BenchConnection: Selectable {
     unowned let loop: EventLoop
     unowned let owner: any LoadConnectionOwner
     private let readBuffer: UnsafeMutableRawBufferPointer
-    private var output: [UInt8] = []
-    private var outputOffset = 0
+    private var output = OutputBuffer()
     private var watchingWritable = false
     private(set) var isBroken = false
 
@@ -38,11 +37,7 @@ class BenchConnection: Selectable {
 
     /// Appends bytes to send at the next flush.
     func queue(_ bytes: UnsafeRawBufferPointer) {
-        if self.outputOffset > 0 && self.outputOffset == self.output.count {
-            self.output.removeAll(keepingCapacity: true)
-            self.outputOffset = 0
-        }
-        self.output.append(contentsOf: bytes)
+        self.output.append(bytes)
     }
 
     /// Gives subclasses a chance to queue protocol output (nghttp2 frames) before the write.
@@ -85,25 +80,12 @@ class BenchConnection: Selectable {
     }
 
     private func writeOutput() {
-        while !self.isBroken && self.outputOffset < self.output.count {
-            let result: IOResult<Int>
-            do {
-                result = try self.output.withUnsafeBytes { bytes in
-                    try self.socket.write(UnsafeRawBufferPointer(rebasing: bytes[self.outputOffset...]))
-                }
-            } catch {
-                self.fail("write: \(error)")
-                return
-            }
-            switch result {
-            case .processed(let count):
-                self.outputOffset += count
-            case .wouldBlock:
-                self.watchWritable(true)
-                return
-            }
+        guard !self.isBroken else { return }
+        do {
+            self.watchWritable(!(try self.output.write(to: self.socket)))
+        } catch {
+            self.fail("write: \(error)")
         }
-        self.watchWritable(false)
     }
 
     private func watchWritable(_ watch: Bool) {

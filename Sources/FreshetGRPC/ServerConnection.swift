@@ -60,8 +60,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     unowned(unsafe) let loop: ServerLoop
     let session: HTTP2Session
     private var streams: [Int32: ServerStream] = [:]
-    private var output: [UInt8] = []
-    private var outputOffset = 0
+    private var output = OutputBuffer()
     private var watchingWritable = false
     private(set) var isClosed = false
     var isDirty = false
@@ -98,7 +97,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         for _ in 0..<16 {
             guard !self.isClosed else { return }
             // Stop reading while the peer is not reading our output (bounded output per connection).
-            if self.output.count - self.outputOffset >= self.loop.maxBufferedOutput { return }
+            if self.output.pending >= self.loop.maxBufferedOutput { return }
             let result: IOResult<Int>
             do {
                 result = try self.socket.read(into: buffer)
@@ -147,12 +146,8 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         guard !self.isClosed else { return }
         do {
             try self.session.send { chunk in
-                if self.outputOffset > 0 && self.outputOffset == self.output.count {
-                    self.output.removeAll(keepingCapacity: true)
-                    self.outputOffset = 0
-                }
-                self.output.append(contentsOf: chunk)
-                return self.output.count - self.outputOffset < self.loop.maxBufferedOutput
+                self.output.append(chunk)
+                return self.output.pending < self.loop.maxBufferedOutput
             }
         } catch {
             self.loop.logger.info(
@@ -161,7 +156,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             return
         }
         self.writeOutput()
-        if !self.isClosed && self.output.count == self.outputOffset && !self.session.wantsRead
+        if !self.isClosed && self.output.isEmpty && !self.session.wantsRead
             && !self.session.wantsWrite
         {
             self.close()
@@ -169,32 +164,18 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     }
 
     private func writeOutput() {
-        while !self.isClosed && self.outputOffset < self.output.count {
-            let result: IOResult<Int>
-            do {
-                result = try self.output.withUnsafeBytes { bytes in
-                    try self.socket.write(UnsafeRawBufferPointer(rebasing: bytes[self.outputOffset...]))
-                }
-            } catch {
-                self.loop.logger.debug("connection write failed", ["peer": self.peerDescription, "error": "\(error)"])
-                self.close()
-                return
-            }
-            switch result {
-            case .processed(let count):
-                self.outputOffset += count
-            case .wouldBlock:
-                self.watchWritable(true)
-                return
-            }
+        guard !self.isClosed else { return }
+        let drained: Bool
+        do {
+            drained = try self.output.write(to: self.socket)
+        } catch {
+            self.loop.logger.debug("connection write failed", ["peer": self.peerDescription, "error": "\(error)"])
+            self.close()
+            return
         }
-        if self.outputOffset == self.output.count {
-            self.output.removeAll(keepingCapacity: self.output.capacity <= 1 << 20)
-            self.outputOffset = 0
-            self.watchWritable(false)
-            // More frames may be waiting in nghttp2 behind the output limit.
-            if self.session.wantsWrite { self.loop.markDirty(self) }
-        }
+        self.watchWritable(!drained)
+        // More frames may be waiting in nghttp2 behind the output limit.
+        if drained && self.session.wantsWrite { self.loop.markDirty(self) }
     }
 
     private func watchWritable(_ watch: Bool) {

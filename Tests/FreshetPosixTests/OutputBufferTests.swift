@@ -67,7 +67,8 @@ struct OutputBufferTests {
         patternBytes(1024).withUnsafeBytes { output.append($0) }
         #expect(throws: SystemError.self) {
             for _ in 0..<3 {
-                _ = try output.write(to: pair.client); patternBytes(1024).withUnsafeBytes { output.append($0) }
+                _ = try output.write(to: pair.client)
+                patternBytes(1024).withUnsafeBytes { output.append($0) }
             }
         }
     }

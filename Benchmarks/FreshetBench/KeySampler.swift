@@ -6,28 +6,6 @@ public import FreshetCore
 public import FreshetProto
 internal import Glibc
 
-/// A deterministic pseudo-random generator (SplitMix64), so runs with the same seed ask for the same keys.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) {
-        self.state = seed
-    }
-
-    public mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform Double in [0, 1).
-    public mutating func unit() -> Double {
-        Double(self.next() >> 11) * 0x1.0p-53
-    }
-}
-
 /// How often each key is asked for.
 public enum KeyDistribution: Sendable, Equatable, CustomStringConvertible {
     /// Every key equally often.

@@ -49,7 +49,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "FreshetStorage",
-            dependencies: ["CLMDB"],
+            dependencies: ["CLMDB", "FreshetPosix"],
             swiftSettings: swiftSettings),
         .target(
             name: "FreshetGRPC",

@@ -1,6 +1,6 @@
 // Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
 //
-// Whole-file reads for configuration and data files.
+// Whole-file reads and writes for configuration and data files, and directory creation.
 
 internal import Glibc
 
@@ -41,6 +41,39 @@ public enum FileIO {
                 bytes.withUnsafeBytes { Glibc.write(Int32(fd), $0.baseAddress! + offset, $0.count - offset) }
             }
             offset += written
+        }
+    }
+
+    /// `mkdir -p path` (mode 0755): creates the directory and any missing parents; an existing directory is fine.
+    /// - Throws: ``SystemError`` naming the path that failed, ENOTDIR when `path` (or a parent) is not a directory.
+    public static func makeDirectories(_ path: String) throws(SystemError) {
+        if mkdir(path, 0o755) == 0 {
+            return
+        }
+        var error = errno
+        if error == ENOENT {
+            // A parent is missing: create it, then retry.
+            var parent = path
+            while parent.count > 1 && parent.hasSuffix("/") {
+                parent.removeLast()
+            }
+            if let slash = parent.lastIndex(of: "/"), slash != parent.startIndex {
+                try FileIO.makeDirectories(String(parent[..<slash]))
+                if mkdir(path, 0o755) == 0 {
+                    return
+                }
+                error = errno
+            }
+        }
+        if error != EEXIST {
+            throw SystemError(errno: error, call: "mkdir \(path)")
+        }
+        var info = stat()
+        if stat(path, &info) != 0 {
+            throw SystemError(errno: errno, call: "stat \(path)")
+        }
+        if info.st_mode & S_IFMT != S_IFDIR {
+            throw SystemError(errno: ENOTDIR, call: "mkdir \(path)")
         }
     }
 }

@@ -3,6 +3,7 @@
 // The LMDB environment: opens the memory-mapped data directory and begins every transaction.
 
 internal import CLMDB
+internal import FreshetPosix
 internal import Glibc
 internal import Synchronization
 
@@ -402,36 +403,13 @@ public final class Environment: @unchecked Sendable {
 
     /// `mkdir -p path` with mode 0o755; throws `ENOTDIR` (as ``StorageError/Code/io``) when `path` is a file.
     private static func makeDirectory(_ path: String) throws(StorageError) {
-        if mkdir(path, 0o755) == 0 {
-            return
-        }
-        var error = errno
-        if error == ENOENT {
-            // A parent is missing: create it, then retry.
-            var parent = path
-            while parent.count > 1 && parent.hasSuffix("/") {
-                parent.removeLast()
-            }
-            if let slash = parent.lastIndex(of: "/"), slash != parent.startIndex {
-                try Environment.makeDirectory(String(parent[..<slash]))
-                if mkdir(path, 0o755) == 0 {
-                    return
-                }
-                error = errno
-            }
-        }
-        if error != EEXIST {
-            throw StorageError(mdbCode: error, operation: "mkdir(\(path))")
-        }
-        var info = stat()
-        if stat(path, &info) != 0 {
-            throw StorageError(mdbCode: errno, operation: "stat(\(path))")
-        }
-        if info.st_mode & S_IFMT != S_IFDIR {
+        do {
+            try FileIO.makeDirectories(path)
+        } catch  where error.errno == ENOTDIR {
             throw StorageError(
-                code: .io,
-                message: "open \(path): ENOTDIR: the path exists and is not a directory",
-                mdbCode: ENOTDIR)
+                code: .io, message: "open \(path): ENOTDIR: the path exists and is not a directory", mdbCode: ENOTDIR)
+        } catch {
+            throw StorageError(mdbCode: error.errno, operation: error.call)
         }
     }
 

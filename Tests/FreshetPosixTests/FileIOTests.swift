@@ -61,4 +61,23 @@ struct FileIOTests {
         #expect(error?.errno == ENOTDIR)
         #expect(error?.call == "open \(file)/inside")
     }
+    @Test("makeDirectories creates missing parents, accepts an existing directory and refuses a file")
+    func makeDirectories() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let nested = directory.file("a/b/c/")
+        defer {
+            for inner in ["a/b/c", "a/b", "a"] { rmdir(directory.file(inner)) }
+        }
+        try FileIO.makeDirectories(nested)
+        try FileIO.makeDirectories(nested)
+        var info = stat()
+        #expect(stat(nested, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR)
+
+        let file = try directory.write("plain", [1])
+        let error = #expect(throws: SystemError.self) { try FileIO.makeDirectories(file) }
+        #expect(error == SystemError(errno: ENOTDIR, call: "mkdir \(file)"))
+        let through = #expect(throws: SystemError.self) { try FileIO.makeDirectories(file + "/inside") }
+        #expect(through?.errno == ENOTDIR)
+    }
 }

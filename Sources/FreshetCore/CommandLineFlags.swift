@@ -67,7 +67,9 @@ public struct Flags {
                 if let inline {
                     value = inline
                 } else {
-                    guard index < arguments.count else { throw UsageError("--\(name) needs a value") }
+                    guard index < arguments.count, !Flags.isFlag(arguments[index], of: specs) else {
+                        throw UsageError("--\(name) needs a value")
+                    }
                     value = arguments[index]
                     index += 1
                 }
@@ -77,6 +79,15 @@ public struct Flags {
                 self.values[name, default: []].append(value)
             }
         }
+    }
+
+    /// Whether `argument` is one of the command's flags (`--batch`, `--batch=5`, `--help`): after a flag that needs
+    /// a value, it means the value was left out (`--batch --duration 1s`), not that the value is `--duration`.
+    /// A value that really starts with `--` can still be given as `--name=--value`.
+    private static func isFlag(_ argument: String, of specs: [FlagSpec]) -> Bool {
+        guard argument.hasPrefix("--") else { return false }
+        let name = argument.dropFirst(2).prefix { $0 != "=" }
+        return name == "help" || specs.contains { $0.name == name }
     }
 
     public func value(_ name: String) -> String? { self.values[name]?.last }

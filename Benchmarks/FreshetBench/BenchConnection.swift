@@ -16,6 +16,8 @@ class BenchConnection: Selectable {
     private var output = OutputBuffer()
     private var watchingWritable = false
     private(set) var isBroken = false
+    /// Why the connection broke, once it has (not set by ``close()``).
+    private(set) var brokenReason: String?
 
     init(endpoint: Endpoint, loop: EventLoop, owner: any LoadConnectionOwner) throws {
         self.socket = try Socket.connect(to: endpoint)
@@ -51,7 +53,7 @@ class BenchConnection: Selectable {
             do {
                 result = try self.socket.read(into: self.readBuffer)
             } catch {
-                self.fail("read: \(error)")
+                self.fail("\(error)")
                 return
             }
             switch result {
@@ -84,7 +86,7 @@ class BenchConnection: Selectable {
         do {
             self.watchWritable(!(try self.output.write(to: self.socket)))
         } catch {
-            self.fail("write: \(error)")
+            self.fail("\(error)")
         }
     }
 
@@ -97,6 +99,7 @@ class BenchConnection: Selectable {
     func fail(_ reason: String) {
         guard !self.isBroken else { return }
         self.isBroken = true
+        self.brokenReason = reason
         self.loop.deregister(self.socket.descriptor)
         self.socket.close()
         self.broke(reason)

@@ -47,16 +47,21 @@ extension LoadResult {
         let p = self.percentilesMicroseconds
         var lines = [
             "\(target): \(self.mode), \(self.connections) connections × \(self.streams) streams",
-            "measured \(format(self.duration.seconds)) s after \(format(self.warmup.seconds)) s warm-up: "
-                + "\(self.requests) requests, \(self.rows) rows, \(self.errorCount) errors",
-            "throughput: \(format(self.requestsPerSecond)) req/s, \(format(self.rowsPerSecond)) rows/s "
+            "measured \(format(self.measured.seconds)) s after \(format(self.warmup.seconds)) s warm-up: "
+                + "\(self.requests) requests (\(self.succeeded) succeeded), \(self.rows) rows, \(self.errorCount) errors",
+        ]
+        if let reason = self.endedEarly {
+            lines.append("ended early, before the \(format(self.duration.seconds)) s asked for: \(reason)")
+        }
+        lines += [
+            "throughput: \(format(self.requestsPerSecond)) req/s, \(format(self.rowsPerSecond)) rows/s succeeded "
                 + "(answers received in the window: \(format(self.completedPerSecond))/s)",
             "latency µs: p50 \(format(p.p50))  p90 \(format(p.p90))  p99 \(format(p.p99))  p99.9 \(format(p.p999))  "
                 + "max \(format(p.max))  mean \(format(self.latency.mean / 1000))",
             "client cpu: \(format(self.clientCPU * 100))% of one core",
         ]
         for (name, count) in self.errors.sorted(by: { $0.key < $1.key }) {
-            lines.append("errors \(name): \(count)")
+            lines.append("errors \(name): \(count)" + (self.errorDetails[name].map { " (first: \($0))" } ?? ""))
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -83,12 +88,22 @@ extension LoadResult {
         writer.writeInt64(Int64(self.streams))
         writer.key("duration_s")
         writer.writeDouble(self.duration.seconds)
+        writer.key("measured_s")
+        writer.writeDouble(self.measured.seconds)
+        if let reason = self.endedEarly {
+            writer.key("ended_early")
+            writer.writeString(reason)
+        }
         writer.key("warmup_s")
         writer.writeDouble(self.warmup.seconds)
         writer.key("requests")
         writer.writeInt64(Int64(self.requests))
         writer.key("rows")
         writer.writeInt64(Int64(self.rows))
+        writer.key("succeeded")
+        writer.writeInt64(Int64(self.succeeded))
+        writer.key("offered_per_s")
+        writer.writeDouble(self.offeredPerSecond)
         writer.key("requests_per_s")
         writer.writeDouble(self.requestsPerSecond)
         writer.key("rows_per_s")
@@ -112,6 +127,13 @@ extension LoadResult {
             writer.writeInt64(Int64(count))
         }
         writer.endObject()
+        writer.key("error_details")
+        writer.beginObject()
+        for (name, detail) in self.errorDetails.sorted(by: { $0.key < $1.key }) {
+            writer.key(name)
+            writer.writeString(detail)
+        }
+        writer.endObject()
         writer.key("client_cpu")
         writer.writeDouble(self.clientCPU)
         writer.endObject()
@@ -121,6 +143,7 @@ extension LoadResult {
 
 /// A number for people: integers above 100 without decimals, others with up to 3 significant decimals.
 func format(_ value: Double) -> String {
+    guard value.isFinite, abs(value) < 1e15 else { return "\(value)" }
     if value >= 100 || value == value.rounded() { return String(Int(value.rounded())) }
     let scaled = (value * 1000).rounded() / 1000
     return String(scaled)

@@ -47,6 +47,7 @@ final class GRPCLoadConnection: BenchConnection, LoadConnection, HTTP2SessionDel
         var intended: ContinuousClock.Instant
         var rows: Int
         var status: Int?
+        var message: String?
     }
 
     init(
@@ -67,12 +68,13 @@ final class GRPCLoadConnection: BenchConnection, LoadConnection, HTTP2SessionDel
     func send(payload: Int, intended: ContinuousClock.Instant) {
         do {
             let stream = try self.session.submitRequest(headers: self.payloads.headers)
-            self.calls[stream] = Call(intended: intended, rows: self.payloads.rows[payload], status: nil)
+            self.calls[stream] = Call(intended: intended, rows: self.payloads.rows[payload], status: nil, message: nil)
             self.payloads.bodies[payload].withUnsafeBytes { self.session.append($0, to: stream) }
             self.session.finish(stream: stream, trailers: nil)
         } catch {
             self.owner.completed(
-                intended: intended, rows: self.payloads.rows[payload], outcome: .failed("SUBMIT FAILED"), on: self)
+                intended: intended, rows: self.payloads.rows[payload],
+                outcome: .failed("SUBMIT FAILED", detail: "\(error)"), on: self)
         }
     }
 
@@ -96,7 +98,8 @@ final class GRPCLoadConnection: BenchConnection, LoadConnection, HTTP2SessionDel
         let calls = self.calls
         self.calls.removeAll()
         for call in calls.values {
-            self.owner.completed(intended: call.intended, rows: call.rows, outcome: .failed("UNAVAILABLE"), on: self)
+            self.owner.completed(
+                intended: call.intended, rows: call.rows, outcome: .failed("UNAVAILABLE", detail: reason), on: self)
         }
     }
 
@@ -110,6 +113,11 @@ final class GRPCLoadConnection: BenchConnection, LoadConnection, HTTP2SessionDel
 
     func http2Header(stream: Int32, kind: HTTP2HeadersKind, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
     {
+        if name.count == 12, name.elementsEqual("grpc-message".utf8) {
+            // Only failures carry a message; keep it to say why a run failed.
+            self.calls[stream]?.message = percentDecodeGRPCMessage(String(decoding: value, as: UTF8.self))
+            return
+        }
         guard name.count == 11, name.elementsEqual("grpc-status".utf8) else { return }
         var status = 0
         for byte in value {
@@ -130,8 +138,14 @@ final class GRPCLoadConnection: BenchConnection, LoadConnection, HTTP2SessionDel
         let outcome: Outcome
         switch call.status {
         case 0?: outcome = .ok
-        case let code?: outcome = .failed(GRPCStatus.Code(rawValue: code).map { "\($0)" } ?? "STATUS \(code)")
-        case nil: outcome = .failed(errorCode == 0 ? "NO STATUS" : "RST_STREAM \(errorCode)")
+        case let code?:
+            outcome = .failed(GRPCStatus.Code(rawValue: code).map { "\($0)" } ?? "STATUS \(code)", detail: call.message)
+        case nil:
+            outcome = .failed(
+                errorCode == 0 ? "NO STATUS" : "RST_STREAM \(errorCode)",
+                detail: errorCode == 0
+                    ? "the stream ended without a grpc-status: is the server a gRPC server?"
+                    : "the server reset the stream (\(HTTP2ErrorCode.name(errorCode)))")
         }
         self.owner.completed(intended: call.intended, rows: call.rows, outcome: outcome, on: self)
     }

@@ -112,7 +112,7 @@ public enum KeySource: Sendable {
     /// - Throws: ``RowFileError`` naming the file and line of a malformed request.
     public static func requests(_ bytes: [UInt8], file: String) throws(RowFileError) -> KeySource {
         var rows: [[(String, FeaturesRequest.Key)]] = []
-        for (line, text) in LineReader(bytes) where !text.isEmpty {
+        for (line, text) in LineReader(bytes) where !LineReader.isBlank(text) {
             let document: JSONValue
             do {
                 document = try JSONParser.parse(text)

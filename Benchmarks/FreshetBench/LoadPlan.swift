@@ -17,7 +17,7 @@ public enum LoadMode: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .closed: "closed loop"
-        case .open(let rate): "open loop at \(Int(rate)) req/s"
+        case .open(let rate): "open loop at \(format(rate)) req/s"
         }
     }
 }
@@ -26,7 +26,8 @@ public enum LoadMode: Sendable, Equatable, CustomStringConvertible {
 public struct OpenLoopSchedule: Sendable {
     public let start: ContinuousClock.Instant
     public let rate: Double
-    private var issued = 0
+    /// Requests taken so far: indices `0..<issued` are due.
+    public private(set) var issued = 0
 
     public init(start: ContinuousClock.Instant, rate: Double) {
         precondition(rate > 0, "an open-loop rate must be positive")
@@ -42,17 +43,25 @@ public struct OpenLoopSchedule: Sendable {
     /// The intended time of the next request not yet taken.
     public var next: ContinuousClock.Instant { self.intendedTime(of: self.issued) }
 
-    /// Takes every request due at or before `now` and before `end`, in order.
-    public mutating func takeDue(
-        now: ContinuousClock.Instant, end: ContinuousClock.Instant
-    ) -> [ContinuousClock.Instant] {
-        var due: [ContinuousClock.Instant] = []
-        while true {
-            let intended = self.intendedTime(of: self.issued)
-            guard intended <= now, intended < end else { return due }
-            due.append(intended)
-            self.issued += 1
+    /// Takes every request due at or before `now` and before `end`, in order; returns their indices (their times are
+    /// ``intendedTime(of:)``).
+    @discardableResult
+    public mutating func takeDue(now: ContinuousClock.Instant, end: ContinuousClock.Instant) -> Range<Int> {
+        let first = self.issued
+        let limit = min(now, end)
+        // Jump close to the answer, then settle exactly by the same rounding intendedTime uses.
+        let elapsed = (limit - self.start).seconds
+        if elapsed > 0 {
+            self.issued = max(self.issued, Int((elapsed * self.rate).rounded(.down)) - 1)
         }
+        while self.issued > first && !self.isDue(self.issued - 1, now: now, end: end) { self.issued -= 1 }
+        while self.isDue(self.issued, now: now, end: end) { self.issued += 1 }
+        return first..<self.issued
+    }
+
+    private func isDue(_ index: Int, now: ContinuousClock.Instant, end: ContinuousClock.Instant) -> Bool {
+        let intended = self.intendedTime(of: index)
+        return intended <= now && intended < end
     }
 }
 

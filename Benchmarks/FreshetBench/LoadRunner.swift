@@ -9,8 +9,9 @@ internal import Glibc
 /// What one finished request reports.
 enum Outcome {
     case ok
-    /// A failure, named by its gRPC status (`UNAVAILABLE`) or the Redis error.
-    case failed(String)
+    /// A failure, named by its gRPC status (`UNAVAILABLE`) or the Redis error kind, with what the server (or the
+    /// broken connection) said about it when there is something.
+    case failed(String, detail: String? = nil)
 }
 
 /// One connection of a run, for some protocol. Loop-confined.
@@ -19,6 +20,8 @@ protocol LoadConnection: AnyObject {
     var freeSlots: Int { get }
     /// Whether the connection is unusable (closed by the peer).
     var isBroken: Bool { get }
+    /// Why it broke (`the server closed the connection`), once it has.
+    var brokenReason: String? { get }
     /// Sends request `payload` of the pool; `intended` is the time latency is measured from.
     func send(payload: Int, intended: ContinuousClock.Instant)
     /// Writes what is queued (called once per loop turn).
@@ -36,17 +39,30 @@ protocol LoadConnectionOwner: AnyObject {
 /// The measured outcome of one run.
 public struct LoadResult: Sendable {
     public var mode: LoadMode
+    /// The measured time asked for.
     public var duration: Duration
     public var warmup: Duration
-    /// Requests whose intended time fell in the measured window, finished or not.
+    /// The measured time actually covered: ``duration``, or less when every connection broke before the end (then
+    /// ``endedEarly`` says why). Rates are per second of this.
+    public var measured: Duration
+    /// Requests whose intended time fell in the measured window, finished or not, succeeded or not.
     public var requests: UInt64
     /// Rows in those requests.
     public var rows: UInt64
+    /// Those of ``requests`` that succeeded (gRPC status OK, a Redis reply that is not an error).
+    public var succeeded: UInt64
+    /// Rows in the requests that succeeded.
+    public var succeededRows: UInt64
     /// Failures by name (gRPC status, `TIMEOUT` for requests not answered within the drain limit, …).
     public var errors: [String: UInt64]
-    /// Answers received during the measured window, whenever their requests were due: what the server actually
-    /// delivered. In an open loop above the server's capacity this stays at the capacity while ``requests``
-    /// follows the rate.
+    /// The first message seen for each failure name (the server's `grpc-message`, the Redis error, or why the
+    /// connection broke), so that a run that fails says why.
+    public var errorDetails: [String: String]
+    /// Why the run stopped before its end (every connection broke), or `nil`.
+    public var endedEarly: String?
+    /// Successful answers received during the measured window, whenever their requests were due: what the server
+    /// actually delivered. In an open loop above the server's capacity this stays at the capacity while
+    /// ``requests`` follows the rate.
     public var completedInWindow: UInt64
     public var latency: LatencyHistogram
     /// The client process's CPU time (user + system) during the measured window, as a share of one core.
@@ -54,10 +70,19 @@ public struct LoadResult: Sendable {
     public var connections: Int
     public var streams: Int
 
-    public var requestsPerSecond: Double { Double(self.requests) / self.duration.seconds }
-    public var completedPerSecond: Double { Double(self.completedInWindow) / self.duration.seconds }
-    public var rowsPerSecond: Double { Double(self.rows) / self.duration.seconds }
+    /// Successful requests per measured second (failures are not throughput).
+    public var requestsPerSecond: Double { self.perSecond(self.succeeded) }
+    /// Successful answers received per measured second.
+    public var completedPerSecond: Double { self.perSecond(self.completedInWindow) }
+    /// Rows of successful requests per measured second.
+    public var rowsPerSecond: Double { self.perSecond(self.succeededRows) }
+    /// Requests due per measured second, whatever became of them (the offered load).
+    public var offeredPerSecond: Double { self.perSecond(self.requests) }
     public var errorCount: UInt64 { self.errors.values.reduce(0, +) }
+
+    private func perSecond(_ count: UInt64) -> Double {
+        self.measured > .zero ? Double(count) / self.measured.seconds : 0
+    }
 }
 
 extension Duration {
@@ -86,8 +111,9 @@ public final class LoadRunner: LoadConnectionOwner {
     private var connections: [any LoadConnection] = []
     private var dirty: [ObjectIdentifier: any LoadConnection] = [:]
     private var nextPayload = 0
-    private var backlog: [ContinuousClock.Instant] = []
-    private var backlogStart = 0
+    /// Open loop: the requests due but not sent yet are the schedule's indices `backlog..<schedule.issued` (their
+    /// times follow from the index, so a server far behind a huge rate costs no memory).
+    private var backlog = 0
     private var schedule: OpenLoopSchedule?
     private var inFlight = 0
     private var measureStart = ContinuousClock.now
@@ -95,11 +121,15 @@ public final class LoadRunner: LoadConnectionOwner {
     private var histogram = LatencyHistogram()
     private var requests: UInt64 = 0
     private var rows: UInt64 = 0
+    private var succeeded: UInt64 = 0
+    private var succeededRows: UInt64 = 0
     private var errors: [String: UInt64] = [:]
+    private var errorDetails: [String: String] = [:]
     private var completedInWindow: UInt64 = 0
     private var finished = false
-    private var cpuAtStart: Double?
-    private var cpuAtEnd: Double?
+    private var endedEarly: (reason: String, at: ContinuousClock.Instant)?
+    private var cpuAtStart: (cpu: Double, at: ContinuousClock.Instant)?
+    private var cpuAtEnd: (cpu: Double, at: ContinuousClock.Instant)?
 
     /// Creates a runner whose connections are made by `connect` (called on this thread, once per connection).
     /// - Parameters:
@@ -139,21 +169,31 @@ public final class LoadRunner: LoadConnectionOwner {
             self.loop.spinThreshold = .microseconds(100)
             self.pump()
         }
-        self.loop.schedule(at: self.measureStart) { [unowned self] in self.cpuAtStart = processCPUSeconds() }
+        self.loop.schedule(at: self.measureStart) { [unowned self] in
+            if self.cpuAtStart == nil { self.cpuAtStart = (processCPUSeconds(), .now) }
+        }
         self.loop.schedule(at: self.end) { [unowned self] in
-            self.cpuAtEnd = processCPUSeconds()
+            if self.cpuAtEnd == nil { self.cpuAtEnd = (processCPUSeconds(), .now) }
             self.checkFinished()
         }
         self.loop.schedule(at: self.end + self.options.drainLimit) { [unowned self] in self.giveUp() }
         try self.loop.run()
         for connection in self.connections { connection.close() }
-        let cpu = (self.cpuAtEnd ?? processCPUSeconds()) - (self.cpuAtStart ?? 0)
+        // CPU over the wall time between the two samples, which a busy loop may have taken late.
+        var clientCPU = 0.0
+        if let start = self.cpuAtStart, let end = self.cpuAtEnd, end.at > start.at {
+            clientCPU = (end.cpu - start.cpu) / (end.at - start.at).seconds
+        }
+        var measured = self.options.duration
+        if let early = self.endedEarly {
+            measured = max(.zero, min(early.at, self.end) - self.measureStart)
+        }
         return LoadResult(
             mode: self.options.mode, duration: self.options.duration, warmup: self.options.warmup,
-            requests: self.requests, rows: self.rows, errors: self.errors, completedInWindow: self.completedInWindow,
-            latency: self.histogram,
-            clientCPU: cpu / self.options.duration.seconds, connections: self.options.connections,
-            streams: self.options.streams)
+            measured: measured, requests: self.requests, rows: self.rows, succeeded: self.succeeded,
+            succeededRows: self.succeededRows, errors: self.errors, errorDetails: self.errorDetails,
+            endedEarly: self.endedEarly?.reason, completedInWindow: self.completedInWindow, latency: self.histogram,
+            clientCPU: clientCPU, connections: self.options.connections, streams: self.options.streams)
     }
 
     // MARK: - Sending
@@ -169,8 +209,7 @@ public final class LoadRunner: LoadConnectionOwner {
     /// Open loop: takes the requests now due into the backlog, sends what free slots allow, re-arms the timer.
     private func pump() {
         guard var schedule = self.schedule, !self.finished else { return }
-        let now = ContinuousClock.now
-        self.backlog += schedule.takeDue(now: now, end: self.end)
+        schedule.takeDue(now: .now, end: self.end)
         self.schedule = schedule
         self.dispatchBacklog()
         let next = schedule.next
@@ -179,17 +218,16 @@ public final class LoadRunner: LoadConnectionOwner {
         }
     }
 
+    /// Due requests not sent yet (open loop).
+    private var backlogCount: Int { (self.schedule?.issued ?? 0) - self.backlog }
+
     private func dispatchBacklog() {
-        guard self.backlogStart < self.backlog.count else { return }
+        guard let schedule = self.schedule, self.backlog < schedule.issued else { return }
         for connection in self.connections where !connection.isBroken {
-            while connection.freeSlots > 0 && self.backlogStart < self.backlog.count {
-                self.send(on: connection, intended: self.backlog[self.backlogStart])
-                self.backlogStart += 1
+            while connection.freeSlots > 0 && self.backlog < schedule.issued {
+                self.send(on: connection, intended: schedule.intendedTime(of: self.backlog))
+                self.backlog += 1
             }
-        }
-        if self.backlogStart > 4096 && self.backlogStart * 2 > self.backlog.count {
-            self.backlog.removeFirst(self.backlogStart)
-            self.backlogStart = 0
         }
     }
 
@@ -198,7 +236,7 @@ public final class LoadRunner: LoadConnectionOwner {
     func completed(intended: ContinuousClock.Instant, rows: Int, outcome: Outcome, on connection: any LoadConnection) {
         self.inFlight -= 1
         let now = ContinuousClock.now
-        if now >= self.measureStart && now < self.end { self.completedInWindow += 1 }
+        if case .ok = outcome, now >= self.measureStart && now < self.end { self.completedInWindow += 1 }
         self.record(intended: intended, rows: rows, latency: now - intended, outcome: outcome)
         guard !self.finished else { return }
         switch self.options.mode {
@@ -221,8 +259,13 @@ public final class LoadRunner: LoadConnectionOwner {
         self.requests += 1
         self.rows += UInt64(rows)
         self.histogram.record(latency)
-        if case .failed(let name) = outcome {
+        switch outcome {
+        case .ok:
+            self.succeeded += 1
+            self.succeededRows += UInt64(rows)
+        case .failed(let name, let detail):
             self.errors[name, default: 0] += 1
+            if let detail, self.errorDetails[name] == nil { self.errorDetails[name] = detail }
         }
     }
 
@@ -231,6 +274,12 @@ public final class LoadRunner: LoadConnectionOwner {
         self.dirty.removeAll(keepingCapacity: true)
         for connection in batch.values { connection.flush() }
         if self.connections.allSatisfy(\.isBroken) && !self.finished {
+            let reason = self.connections.lazy.compactMap(\.brokenReason).first ?? "every connection closed"
+            let now = ContinuousClock.now
+            if now < self.end {
+                self.endedEarly = ("every connection broke (\(reason))", now)
+                self.cpuAtEnd = (processCPUSeconds(), now)
+            }
             self.giveUp()
         }
     }
@@ -239,7 +288,7 @@ public final class LoadRunner: LoadConnectionOwner {
 
     private func checkFinished() {
         guard !self.finished, ContinuousClock.now >= self.end, self.inFlight == 0 else { return }
-        if case .open = self.options.mode, self.backlogStart < self.backlog.count { return }
+        if self.backlogCount > 0 { return }
         self.finished = true
         self.loop.stop()
     }
@@ -250,8 +299,13 @@ public final class LoadRunner: LoadConnectionOwner {
         guard !self.finished else { return }
         self.finished = true
         let now = ContinuousClock.now
-        for intended in self.backlog[self.backlogStart...] {
-            self.record(intended: intended, rows: 0, latency: now - intended, outcome: .failed("TIMEOUT (never sent)"))
+        if let schedule = self.schedule {
+            for index in self.backlog..<schedule.issued {
+                let intended = schedule.intendedTime(of: index)
+                self.record(
+                    intended: intended, rows: 0, latency: now - intended, outcome: .failed("TIMEOUT (never sent)"))
+            }
+            self.backlog = schedule.issued
         }
         for connection in self.connections {
             for (intended, rows) in (connection as? any TimingOut)?.unanswered() ?? [] {

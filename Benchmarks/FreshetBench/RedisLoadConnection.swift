@@ -63,7 +63,8 @@ final class RedisLoadConnection: BenchConnection, LoadConnection, TimingOut {
             let command = self.pending[self.pendingStart]
             self.pendingStart += 1
             self.owner.completed(
-                intended: command.intended, rows: command.rows, outcome: error.map { .failed($0) } ?? .ok, on: self)
+                intended: command.intended, rows: command.rows,
+                outcome: error.map { .failed(String($0.prefix { $0 != " " }), detail: $0) } ?? .ok, on: self)
         }
         if self.inputOffset == self.input.count {
             self.input.removeAll(keepingCapacity: true)
@@ -85,7 +86,8 @@ final class RedisLoadConnection: BenchConnection, LoadConnection, TimingOut {
         self.pendingStart = 0
         for command in pending {
             self.owner.completed(
-                intended: command.intended, rows: command.rows, outcome: .failed("UNAVAILABLE"), on: self)
+                intended: command.intended, rows: command.rows, outcome: .failed("UNAVAILABLE", detail: reason),
+                on: self)
         }
     }
 

@@ -11,8 +11,8 @@ import FreshetProto
     import Glibc
 #endif
 
-let runSpecs: [FlagSpec] = [
-    FlagSpec(name: "server", kind: .value(placeholder: "HOST:PORT"), help: "the server to load"),
+/// Which rows to ask for (shared by the load commands and `request`).
+let keySpecs: [FlagSpec] = [
     FlagSpec(
         name: "keys", kind: .value(placeholder: "generated:N"), help: "ask for the N keys of 'generate' (item-0000000…)"
     ),
@@ -23,26 +23,42 @@ let runSpecs: [FlagSpec] = [
     FlagSpec(
         name: "distribution", kind: .value(placeholder: "uniform|zipf:S"), help: "key popularity (default uniform)"),
     FlagSpec(name: "batch", kind: .value(placeholder: "N"), help: "rows per request (default 100)"),
-    FlagSpec(name: "connections", kind: .value(placeholder: "N"), help: "connections (default 4)"),
-    FlagSpec(name: "streams", kind: .value(placeholder: "N"), help: "concurrent requests per connection (default 8)"),
-    FlagSpec(name: "rate", kind: .value(placeholder: "REQ/S"), help: "open loop at this rate (default: closed loop)"),
-    FlagSpec(name: "duration", kind: .value(placeholder: "DURATION"), help: "measured time (default 10s)"),
-    FlagSpec(name: "warmup", kind: .value(placeholder: "DURATION"), help: "unmeasured time first (default 2s)"),
-    FlagSpec(
-        name: "pool", kind: .value(placeholder: "N"), help: "distinct prepared requests, sent in turn (default 4096)"),
     FlagSpec(name: "seed", kind: .value(placeholder: "N"), help: "random seed (default 1)"),
-    FlagSpec(name: "json", kind: .toggle, help: "print one JSON object"),
 ]
 
-let grpcSpecs: [FlagSpec] =
-    runSpecs + [
-        FlagSpec(name: "service", kind: .value(placeholder: "NAME"), help: "feature service to ask for"),
+let targetSpecs: [FlagSpec] = [
+    FlagSpec(name: "service", kind: .value(placeholder: "NAME"), help: "feature service to ask for"),
+    FlagSpec(
+        name: "features", kind: .value(placeholder: "VIEW:FEATURE[,...]"), help: "feature refs instead of --service"),
+]
+
+let runSpecs: [FlagSpec] =
+    [FlagSpec(name: "server", kind: .value(placeholder: "HOST:PORT"), help: "the server to load")] + keySpecs + [
+        FlagSpec(name: "connections", kind: .value(placeholder: "N"), help: "connections (default 4)"),
         FlagSpec(
-            name: "features", kind: .value(placeholder: "VIEW:FEATURE[,...]"), help: "feature refs instead of --service"
-        ),
+            name: "streams", kind: .value(placeholder: "N"), help: "concurrent requests per connection (default 8)"),
         FlagSpec(
-            name: "out", kind: .value(placeholder: "FILE"), help: "(request only) where to write the framed request"),
+            name: "rate", kind: .value(placeholder: "REQ/S"), help: "open loop at this rate (default: closed loop)"),
+        FlagSpec(name: "duration", kind: .value(placeholder: "DURATION"), help: "measured time (default 10s)"),
+        FlagSpec(name: "warmup", kind: .value(placeholder: "DURATION"), help: "unmeasured time first (default 2s)"),
+        FlagSpec(
+            name: "pool", kind: .value(placeholder: "N"),
+            help: "distinct prepared requests, sent in turn (default 4096, at most \(maxPoolRows) rows in all)"),
+        FlagSpec(name: "json", kind: .toggle, help: "print one JSON object"),
     ]
+
+let grpcSpecs: [FlagSpec] = runSpecs + targetSpecs
+
+let requestSpecs: [FlagSpec] =
+    targetSpecs + keySpecs + [
+        FlagSpec(name: "out", kind: .value(placeholder: "FILE"), help: "where to write the framed request")
+    ]
+
+/// The most rows all prepared requests may hold together (4096 requests of 100 rows take about 40 MB).
+let maxPoolRows = 1_000_000
+
+/// The highest open-loop rate: far above what one client core can send, low enough that the schedule stays exact.
+let maxRate = 10_000_000.0
 
 let generateSpecs: [FlagSpec] = [
     FlagSpec(name: "keys", kind: .value(placeholder: "N"), help: "number of keys (default 1000000)"),
@@ -53,8 +69,11 @@ let generateSpecs: [FlagSpec] = [
 ]
 
 /// Which rows each prepared request asks for.
-func keyBatches(_ flags: Flags) throws -> (source: KeySource, batches: [[Int]]) {
+func keyBatches(_ flags: Flags, pool defaultPool: Int = 4096) throws -> (source: KeySource, batches: [[Int]]) {
     let source: KeySource
+    if flags.isSet("requests") && flags.isSet("keys") {
+        throw UsageError("give one of --keys and --requests, not both")
+    }
     if let requests = flags.value("requests") {
         source = try KeySource.requests(try FileIO.readAll(requests), file: requests)
     } else if let keys = flags.value("keys") {
@@ -69,7 +88,12 @@ func keyBatches(_ flags: Flags) throws -> (source: KeySource, batches: [[Int]]) 
     }
     let distribution = try KeyDistribution(parsing: flags.value("distribution") ?? "uniform")
     let batch = try flags.integer("batch", default: 100, range: 1...100_000)
-    let pool = try flags.integer("pool", default: 4096, range: 1...1_000_000)
+    let pool = try flags.integer("pool", default: max(1, min(defaultPool, maxPoolRows / batch)), range: 1...1_000_000)
+    guard pool * batch <= maxPoolRows else {
+        throw UsageError(
+            "--pool \(pool) × --batch \(batch) is \(pool * batch) rows; prepared requests may hold at most "
+                + "\(maxPoolRows) (lower --pool)")
+    }
     var random = SplitMix64(seed: UInt64(try flags.integer("seed", default: 1, range: 0...Int.max)))
     let sampler = IndexSampler(count: source.count, distribution: distribution)
     let batches = (0..<pool).map { _ in (0..<batch).map { _ in sampler.next(&random) } }
@@ -82,23 +106,39 @@ func loadOptions(_ flags: Flags) throws -> LoadOptions {
     options.streams = try flags.integer("streams", default: 8, range: 1...10_000)
     options.duration = try flags.duration("duration", default: .seconds(10)) ?? .seconds(10)
     options.warmup = try flags.duration("warmup", default: .seconds(2)) ?? .seconds(2)
+    guard options.duration > .zero else {
+        throw UsageError("--duration must be longer than 0, not '\(flags.value("duration") ?? "")'")
+    }
+    guard options.warmup >= .zero else {
+        throw UsageError("--warmup must not be negative, not '\(flags.value("warmup") ?? "")'")
+    }
     if let text = flags.value("rate") {
-        guard let rate = Double(text), rate > 0, rate.isFinite else {
-            throw UsageError("--rate must be a positive number")
+        guard let rate = Double(text), rate > 0, rate <= maxRate else {
+            throw UsageError(
+                "--rate must be a number of requests per second above 0 and at most 10000000, not '\(text)'")
         }
         options.mode = .open(rate: rate)
     }
     return options
 }
 
-func grpcPayloads(_ flags: Flags, endpoint: String) throws -> GRPCPayloads {
+func grpcPayloads(_ flags: Flags, endpoint: String, pool: Int = 4096) throws -> GRPCPayloads {
     let target: FeaturesRequest.Target
     switch (flags.value("service"), flags.value("features")) {
     case (let service?, nil): target = .service(service)
     case (nil, let refs?): target = .references(refs.split(separator: ",").map(String.init))
     default: throw UsageError("give exactly one of --service and --features")
     }
-    let (source, batches) = try keyBatches(flags)
+    if case .service("") = target { throw UsageError("--service is empty") }
+    if case .references(let refs) = target {
+        for ref in refs
+        where ref.split(separator: ":", omittingEmptySubsequences: false).count != 2
+            || ref.hasPrefix(":") || ref.hasSuffix(":")
+        {
+            throw UsageError("--features: '\(ref)' is not VIEW:FEATURE")
+        }
+    }
+    let (source, batches) = try keyBatches(flags, pool: pool)
     let messages = batches.map { batch in
         (FeaturesRequest(target: target, rows: batch.map(source.row)).encoded(), batch.count)
     }
@@ -152,19 +192,25 @@ func run(_ arguments: [String]) throws -> Int32 {
         }
         print(flags.isSet("json") ? result.json(target: target) : result.text(target: target), terminator: "")
         if flags.isSet("json") { print() }
-        return 0
+        return verdict(result)
     case "request":
         if rest.contains("--help") {
             Console.out(
                 usage(
                     "freshet-bench request (--service S | --features REFS) (--keys generated:N | --requests FILE) --out FILE",
                     "Writes one framed GetFeatures request (5-byte prefix + message), for h2load -d.",
-                    grpcSpecs))
+                    requestSpecs))
             return 0
         }
-        let flags = try Flags(rest + ["--pool", "1"], specs: grpcSpecs)
-        let payloads = try grpcPayloads(flags, endpoint: "bench")
-        try FileIO.writeAll(try flags.required("out"), payloads.body(0))
+        let flags = try Flags(rest, specs: requestSpecs)
+        let out = try flags.required("out")
+        guard !out.isEmpty else { throw UsageError("--out is empty") }
+        let payloads = try grpcPayloads(flags, endpoint: "bench", pool: 1)
+        let body = payloads.body(0)
+        try FileIO.writeAll(out, body)
+        print(
+            "wrote \(out): one GetFeatures request of \(try flags.integer("batch", default: 100, range: 1...100_000)) rows, \(body.count) bytes"
+        )
         return 0
     case "generate":
         if rest.contains("--help") {
@@ -176,10 +222,13 @@ func run(_ arguments: [String]) throws -> Int32 {
             return 0
         }
         let flags = try Flags(rest, specs: generateSpecs)
-        let paths = try StoreGenerator.write(
-            keys: try flags.integer("keys", default: 1_000_000, range: 1...100_000_000),
-            features: try flags.integer("features", default: 10, range: 1...1000), directory: try flags.required("out"),
-            seed: UInt64(try flags.integer("seed", default: 1, range: 0...Int.max)))
+        let keys = try flags.integer("keys", default: 1_000_000, range: 1...100_000_000)
+        let features = try flags.integer("features", default: 10, range: 1...1000)
+        let seed = UInt64(try flags.integer("seed", default: 1, range: 0...Int.max))
+        let directory = try flags.required("out")
+        guard !directory.isEmpty else { throw UsageError("--out is empty") }
+        try FileIO.makeDirectories(directory)
+        let paths = try StoreGenerator.write(keys: keys, features: features, directory: directory, seed: seed)
         print("wrote " + paths.joined(separator: ", "))
         return 0
     case "--help", "help", "-h":
@@ -200,6 +249,30 @@ func run(_ arguments: [String]) throws -> Int32 {
     default:
         throw UsageError("unknown command '\(command)'")
     }
+}
+
+/// The exit status of a finished run: 1, with the reason on stderr, when it measured nothing useful (it ended early,
+/// or no request succeeded); 0 otherwise, with a warning when some requests failed.
+func verdict(_ result: LoadResult) -> Int32 {
+    let failures = result.errors.sorted { $0.value > $1.value }.map { name, count in
+        "\(name) × \(count)" + (result.errorDetails[name].map { ": \($0)" } ?? "")
+    }
+    if let reason = result.endedEarly {
+        Console.error("freshet-bench: the run ended early: \(reason)\n")
+        return 1
+    }
+    if result.succeeded == 0 {
+        Console.error(
+            "freshet-bench: no request succeeded (\(result.requests) sent)"
+                + (failures.isEmpty ? "" : "; " + failures.joined(separator: "; ")) + "\n")
+        return 1
+    }
+    if !failures.isEmpty {
+        Console.error(
+            "freshet-bench: warning: \(result.errorCount) of \(result.requests) requests failed; "
+                + failures.joined(separator: "; ") + "\n")
+    }
+    return 0
 }
 
 do {

@@ -322,6 +322,11 @@ public struct LineReader: Sequence, IteratorProtocol, Sendable {
     /// A line: its 1-based number and its bytes without the line ending.
     public typealias Element = (lineNumber: Int, bytes: ArraySlice<UInt8>)
 
+    /// Whether a line holds nothing but spaces and tabs (skipped in JSON-lines files).
+    public static func isBlank(_ line: ArraySlice<UInt8>) -> Bool {
+        line.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+    }
+
     private let bytes: [UInt8]
     private var index: Int
     private var lineNumber = 0

@@ -199,7 +199,7 @@ public struct JSONLRowReader: RowSource {
 
     public mutating func next() throws(RowFileError) -> ParsedRow? {
         while let (line, text) = self.lines.next() {
-            if text.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
+            if LineReader.isBlank(text) { continue }
             let document: JSONValue
             do {
                 document = try JSONParser.parse(text)

@@ -34,3 +34,11 @@ public enum HTTP2ErrorCode {
     public static let cancel: UInt32 = 0x8
     public static let enhanceYourCalm: UInt32 = 0xb
 }
+
+extension HTTP2ErrorCode {
+    /// The code's name (`PROTOCOL_ERROR`), or `unknown error code 0x…` for one RFC 9113 does not define.
+    public static func name(_ code: UInt32) -> String {
+        let name = String(cString: nghttp2_http2_strerror(code))
+        return name == "unknown" ? "unknown error code 0x\(String(code, radix: 16))" : name
+    }
+}

@@ -20,13 +20,35 @@ struct OpenLoopScheduleTests {
         #expect(schedule.intendedTime(of: 1500) == start + .milliseconds(1500))
         // Taking late does not shift later requests: 10 ms late, 11 are due at once, with their own times.
         let due = schedule.takeDue(now: start + .milliseconds(10), end: start + .seconds(1))
-        #expect(due.count == 11)
-        #expect(due.last == start + .milliseconds(10))
+        #expect(due == 0..<11)
+        #expect(schedule.intendedTime(of: due.last!) == start + .milliseconds(10))
         #expect(schedule.next == start + .milliseconds(11))
         // Nothing at or after the end is taken.
         let rest = schedule.takeDue(now: start + .seconds(5), end: start + .seconds(1))
-        #expect(rest.count == 989)
-        #expect(rest.allSatisfy { $0 < start + .seconds(1) })
+        #expect(rest == 11..<1000)
+        #expect(schedule.takeDue(now: start + .seconds(6), end: start + .seconds(1)).isEmpty)
+    }
+
+    @Test(arguments: [0.5, 3, 999.9, 1000, 7919, 1e6, 1e7])
+    func takingDueAgreesWithIntendedTimesAtAnyRate(rate: Double) {
+        let start = ContinuousClock.now
+        let end = start + .seconds(2)
+        var schedule = OpenLoopSchedule(start: start, rate: rate)
+        var taken = 0
+        for step in [
+            0, 1, 2, 3, 250_000, 999_999, 1_000_000, 1_500_000_017, 1_999_999_999, 2_000_000_000, 3_000_000_000,
+        ] {
+            let now = start + .nanoseconds(step)
+            let due = schedule.takeDue(now: now, end: end)
+            #expect(due.lowerBound == taken)
+            taken = due.upperBound
+            // Every index taken is due; the first one not taken is not.
+            if let last = due.last {
+                #expect(schedule.intendedTime(of: last) <= now && schedule.intendedTime(of: last) < end)
+            }
+            let next = schedule.intendedTime(of: taken)
+            #expect(next > now || next >= end, "rate \(rate) at +\(step) ns: \(taken) is due but not taken")
+        }
     }
 }
 
@@ -130,5 +152,71 @@ struct LoadRunTests {
             endpoint: server.endpoint, payloads: payloads(server.endpoint), options: options)
         #expect(result.requests > 0)
         #expect(result.errors == ["INVALID_ARGUMENT": result.requests])
+        // Failures are not throughput, and the server's message says why they failed.
+        #expect(result.succeeded == 0)
+        #expect(result.requestsPerSecond == 0 && result.rowsPerSecond == 0 && result.completedPerSecond == 0)
+        #expect(result.offeredPerSecond > 0)
+        #expect(result.errorDetails == ["INVALID_ARGUMENT": "no"])
+        #expect(result.text(target: "t").contains("errors INVALID_ARGUMENT: \(result.requests) (first: no)"))
+        #expect(result.json(target: "t").contains(#""error_details":{"INVALID_ARGUMENT":"no"}"#))
+    }
+
+    @Test func aServerThatGoesAwayEndsTheRunAndOnlyTheTimeItServedCounts() throws {
+        let server = GRPCServer(
+            configuration: GRPCServerConfiguration(endpoint: Endpoint(host: "127.0.0.1", port: 0), threads: 1),
+            logger: Logger(level: .error)
+        ) { _ in
+            let router = Router()
+            router.addUnary("/freshet.v1.FeatureServing/GetFeatures") { _, _, response in
+                response.append(contentsOf: [0x12, 0x00] as [UInt8])
+            }
+            return router
+        }
+        try server.start()
+        let stopper = try OSThread(name: "stopper") {
+            usleep(400_000)
+            server.shutdown(graceful: false)
+        }
+        defer {
+            stopper.join()
+            server.wait()
+        }
+        var options = LoadOptions()
+        options.connections = 2
+        options.streams = 2
+        options.warmup = .milliseconds(100)
+        options.duration = .seconds(5)
+        let started = ContinuousClock.now
+        let result = try Benchmark.grpc(
+            endpoint: server.endpoint, payloads: payloads(server.endpoint), options: options)
+        #expect(ContinuousClock.now - started < .seconds(3), "the run stops when every connection is gone")
+        let reason = try #require(result.endedEarly)
+        #expect(reason.contains("every connection broke"), "\(reason)")
+        #expect(result.measured > .milliseconds(200) && result.measured < .seconds(2), "\(result.measured)")
+        #expect(result.succeeded > 0)
+        let rate = Double(result.succeeded) / result.measured.seconds
+        #expect(abs(result.requestsPerSecond - rate) < 1e-6 * rate, "rates are per second actually measured")
+        #expect(result.text(target: "t").contains("ended early"))
+    }
+
+    @Test func aRateFarAboveTheServerStaysBoundedAndCountsWhatWasNeverSent() throws {
+        // 10 million requests a second against one slot: nearly all wait in the backlog, which must cost neither
+        // memory nor time (it is a range of schedule indices), and is counted as never sent at the end.
+        try withStallingServer(stallAfter: Int.max, stall: .zero) { endpoint in
+            var options = LoadOptions()
+            options.mode = .open(rate: 10_000_000)
+            options.connections = 1
+            options.streams = 1
+            options.warmup = .zero
+            options.duration = .milliseconds(500)
+            options.drainLimit = .milliseconds(200)
+            let started = ContinuousClock.now
+            let result = try Benchmark.grpc(endpoint: endpoint, payloads: payloads(endpoint), options: options)
+            #expect(ContinuousClock.now - started < .seconds(4))
+            #expect(result.requests >= 4_900_000 && result.requests <= 5_000_000, "\(result.requests)")
+            #expect(result.errors["TIMEOUT (never sent)", default: 0] > 4_000_000)
+            #expect(result.succeeded > 0 && result.succeeded < 1_000_000)
+            #expect(result.requestsPerSecond < result.offeredPerSecond / 5)
+        }
     }
 }

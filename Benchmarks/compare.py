@@ -2,7 +2,9 @@
 # Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
 #
 # Runs Freshet, Redis and a grpcio reference server side by side on one machine and the same keys, and prints one
-# table. Called by Benchmarks/compare (which sets up and builds first); see Benchmarks/README.md.
+# table. Started by Benchmarks/compare; see Benchmarks/README.md. It checks its arguments first (and answers --help)
+# before it installs or builds anything, then runs scripts/setup --bench and the release builds, then measures.
+# Only the standard library is used here, so any Python 3.10+ runs it; the grpcio peer runs under .venv/.
 """Side-by-side benchmark: Freshet GetFeatures vs Redis MGET/GET vs a Python grpcio FeatureServing server.
 
 Every figure is the median of several runs of freshet-bench (the same open/closed-loop load generator, the same
@@ -17,11 +19,14 @@ import json
 import os
 import platform
 import re
+import shlex
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,10 +36,61 @@ BIN = REPO / ".build" / "release"
 FRESHET = BIN / "freshet"
 BENCH = BIN / "freshet-bench"
 PYTHON = REPO / ".venv" / "bin" / "python"
+WORK = REPO / ".bench"
+PROG = "Benchmarks/compare"
+
+# What `freshet-bench` accepts (Benchmarks/freshet-bench/main.swift): `generate --keys` and `--features`, and the
+# `--connections` and `--streams` of `grpc` and `redis`.
+KEYS = (1, 100_000_000)
+FEATURES = (1, 1000)
+CONNECTIONS = (1, 10_000)
+STREAMS = (1, 10_000)
 
 
 def log(message: str) -> None:
     print(f"[compare] {message}", file=sys.stderr, flush=True)
+
+
+class Failure(Exception):
+    """A step that failed. `main` prints the one-line message, then the detail (a subprocess's stderr), and exits 1."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+def exit_status(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"
+
+
+def tail(text: str, lines: int = 40) -> str:
+    kept = text.rstrip().splitlines()
+    return "\n".join(kept[-lines:])
+
+
+def run(what: str, command: list[str], *, stdin=None, capture: bool = False, cwd: Path | None = None,
+        timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Runs `command`; raises Failure naming `what`, with the command's stderr, when it cannot start or fails.
+
+    stdout is discarded unless `capture`; stderr is always captured (and given with the failure).
+    """
+    try:
+        result = subprocess.run(command, stdin=stdin, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, cwd=cwd, timeout=timeout)
+    except FileNotFoundError as error:
+        raise Failure(f"{what} could not start: {error.filename or command[0]} not found") from None
+    except subprocess.TimeoutExpired as error:
+        stderr = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else (error.stderr or "")
+        raise Failure(f"{what} did not finish within {timeout:.0f} s: {shlex.join(command)}", tail(stderr)) from None
+    if result.returncode != 0:
+        raise Failure(f"{what} failed ({exit_status(result.returncode)}): {shlex.join(command)}", tail(result.stderr))
+    return result
 
 
 def free_port() -> int:
@@ -55,6 +111,31 @@ def pinned(cpu: str, command: list[str]) -> list[str]:
     return (["taskset", "-c", cpu] + command) if cpu else command
 
 
+# MARK: set-up
+
+
+def prepare() -> None:
+    """What the wrapper used to do before Python: install what is missing, then build the release binaries."""
+    log("setting up: scripts/setup --bench (installs what is missing; apt-get needs root or sudo)")
+    code = subprocess.run([str(REPO / "scripts" / "setup"), "--bench"], stdout=sys.stderr).returncode
+    if code != 0:
+        raise Failure(f"scripts/setup --bench failed ({exit_status(code)}); its messages are above")
+    for product in ("freshet", "freshet-bench"):
+        command = ["swift", "build", "-c", "release", "--product", product]
+        log(f"building: {shlex.join(command)}")
+        try:
+            result = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        except FileNotFoundError:
+            raise Failure("swift build could not start: swift is not on PATH (scripts/common.sh looks in "
+                          "/opt/swift/usr/bin and /usr/share/swift/usr/bin)") from None
+        if result.returncode != 0:
+            raise Failure(f"{shlex.join(command)} failed ({exit_status(result.returncode)})", tail(result.stdout))
+        log(tail(result.stdout, 1))
+
+
+# MARK: servers
+
+
 class Server:
     """A server process that prints `listening HOST:PORT` (Freshet, the grpcio peer) or answers PING (Redis)."""
 
@@ -62,7 +143,13 @@ class Server:
         self.name = name
         self.log_path = log_path
         self.output = open(log_path, "w")
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.output, text=True)
+        try:
+            # Redis logs to stdout; nothing reads it, so it goes to the log file with stderr.
+            self.process = subprocess.Popen(command, stdout=subprocess.PIPE if ready_line else self.output,
+                                            stderr=self.output, text=True)
+        except FileNotFoundError as error:
+            self.output.close()
+            raise Failure(f"{name} could not start: {error.filename or command[0]} not found") from None
         self.address = f"127.0.0.1:{port}"
         if ready_line:
             deadline = time.time() + 300
@@ -73,12 +160,16 @@ class Server:
                     break
             if not line.startswith("listening "):
                 self.stop()
-                raise SystemExit(f"{name} did not start; see {log_path}")
+                raise Failure(f"{name} did not start ({shlex.join(command)}); its log, {log_path}:", self.log())
             self.address = line.split()[1]
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def log(self) -> str:
+        self.output.flush()
+        return tail(self.log_path.read_text(errors="replace"))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -88,49 +179,69 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.output.close()
+        if not self.output.closed:
+            self.output.close()
 
 
-def run_json(command: list[str]) -> dict:
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr}")
-    return json.loads(result.stdout)
+def run_json(what: str, command: list[str]) -> dict:
+    result = run(what, command, capture=True)
+    try:
+        return json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise Failure(f"{what} printed no JSON: {shlex.join(command)}", tail(result.stdout + result.stderr)) from None
 
 
 class Compare:
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, work: Path | None = None):
         self.args = args
         self.quick = args.quick
         self.runs = args.runs
         self.duration = "2s" if self.quick else "10s"
         self.warmup = "1s" if self.quick else "2s"
         self.server_cpu, self.client_cpu = cpus()
-        self.work = REPO / ".bench"
+        self.work = work or WORK
         self.work.mkdir(exist_ok=True)
         self.results: dict[tuple[str, int, str], list[dict]] = {}
 
     # MARK: data
 
     def data(self) -> Path:
-        directory = self.work / f"store-{self.args.keys}x{self.args.features}"
-        stamp = directory / "loaded"
-        if stamp.exists():
+        """The store for --keys x --features, generated and loaded once and cached in .bench/store-KxF.
+
+        A store directory is trusted only with its `loaded` stamp. It is built in a `.partial-PID-…` directory, which
+        is renamed into place only when complete and removed when anything fails or the run is interrupted; one left
+        by a killed run (its process gone) is removed here.
+        """
+        name = f"store-{self.args.keys}x{self.args.features}"
+        directory = self.work / name
+        if (directory / "loaded").exists():
             log(f"using the store in {directory}")
             return directory
-        directory.mkdir(parents=True, exist_ok=True)
-        log(f"generating {self.args.keys} keys x {self.args.features} features into {directory}")
-        subprocess.run(
-            [str(BENCH), "generate", "--keys", str(self.args.keys), "--features", str(self.args.features),
-             "--out", str(directory)], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["rm", "-rf", str(directory / "data")], check=True)
-        log("loading it into Freshet through freshet load")
-        started = time.time()
-        subprocess.run(
-            [str(FRESHET), "load", "--data", str(directory / "data"), "--registry", str(directory / "registry.json"),
-             "--view", "items", "--csv", str(directory / "items.csv")], check=True, stdout=subprocess.DEVNULL)
-        log(f"loaded in {time.time() - started:.1f} s")
-        stamp.write_text("ok\n")
+        if directory.exists():
+            log(f"removing {directory}: an unfinished store (no 'loaded' stamp)")
+            shutil.rmtree(directory)
+        for leftover in self.work.glob("store-*.partial-*"):
+            pid = leftover.name.split(".partial-", 1)[1].split("-", 1)[0]
+            if not (pid.isdigit() and Path(f"/proc/{pid}").exists()):
+                shutil.rmtree(leftover, ignore_errors=True)
+        partial = Path(tempfile.mkdtemp(prefix=f"{name}.partial-{os.getpid()}-", dir=self.work))
+        try:
+            partial.chmod(0o755)
+            log(f"generating {self.args.keys} keys x {self.args.features} features into {directory}")
+            run("freshet-bench generate",
+                [str(BENCH), "generate", "--keys", str(self.args.keys), "--features", str(self.args.features),
+                 "--out", str(partial)])
+            log("loading it into Freshet through freshet load")
+            started = time.time()
+            run("freshet load",
+                [str(FRESHET), "load", "--data", str(partial / "data"), "--registry", str(partial / "registry.json"),
+                 "--view", "items", "--csv", str(partial / "items.csv")])
+            log(f"loaded in {time.time() - started:.1f} s")
+            (partial / "loaded").write_text("ok\n")
+            partial.rename(directory)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
         return directory
 
     # MARK: measuring
@@ -145,7 +256,7 @@ class Compare:
             command += ["--service", "bench_model"]
         if rate:
             command += ["--rate", f"{rate:.0f}"]
-        return run_json(pinned(self.client_cpu, command + (extra or [])))
+        return run_json(f"freshet-bench {target}", pinned(self.client_cpu, command + (extra or [])))
 
     def measure(self, system: str, target: str, address: str, batch: int, mode: str, rate: float | None = None) -> dict:
         runs = []
@@ -179,24 +290,23 @@ class Compare:
     def h2load(self, address: str, batch: int) -> tuple[float, float]:
         """h2load req/s against Freshet with one pre-serialized request, and freshet-bench's with the same one."""
         request = self.work / f"request-{batch}.bin"
-        subprocess.run(
+        run("freshet-bench request",
             [str(BENCH), "request", "--service", "bench_model", "--keys", f"generated:{self.args.keys}",
-             "--batch", str(batch), "--out", str(request)], check=True)
+             "--batch", str(batch), "--out", str(request)])
         seconds = 2 if self.quick else 10
         h2 = []
         ours = []
         for _ in range(self.runs):
-            output = subprocess.run(
-                pinned(self.client_cpu, [
-                    "h2load", "-D", str(seconds), "--warm-up-time", "1", "-c", str(self.args.connections),
-                    "-m", str(self.args.streams), "-t", "1", "-d", str(request),
-                    "-H", "content-type: application/grpc", "-H", "te: trailers",
-                    f"http://{address}/freshet.v1.FeatureServing/GetFeatures"]),
-                capture_output=True, text=True).stdout
+            command = pinned(self.client_cpu, [
+                "h2load", "-D", str(seconds), "--warm-up-time", "1", "-c", str(self.args.connections),
+                "-m", str(self.args.streams), "-t", "1", "-d", str(request),
+                "-H", "content-type: application/grpc", "-H", "te: trailers",
+                f"http://{address}/freshet.v1.FeatureServing/GetFeatures"])
+            output = run("h2load", command, capture=True).stdout
             match = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", output)
             failed = re.search(r"requests: .* (\d+) failed", output)
             if not match or (failed and int(failed.group(1)) > 0):
-                raise SystemExit(f"h2load failed:\n{output}")
+                raise Failure(f"h2load reported failed requests or no rate: {shlex.join(command)}", tail(output))
             h2.append(float(match.group(1)))
             result = self.bench("grpc", address, batch, None, ["--pool", "1"], duration=f"{seconds}s")
             ours.append(result["requests_per_s"])
@@ -217,8 +327,12 @@ class Compare:
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
             resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, connections + 256)), hard))
             for _ in range(connections):
-                client = socket.create_connection((host, int(port)))
-                client.sendall(preface)
+                try:
+                    client = socket.create_connection((host, int(port)))
+                    client.sendall(preface)
+                except OSError as error:
+                    raise Failure(f"connection {len(sockets) + 1} of {connections} idle ones to Freshet at "
+                                  f"{server.address} failed: {error}") from None
                 sockets.append(client)
             time.sleep(1.0)
             for client in sockets:
@@ -257,11 +371,18 @@ class Compare:
             for _ in range(100):
                 if subprocess.run(["redis-cli", "-p", str(redis_port), "ping"], capture_output=True).returncode == 0:
                     break
+                if redis.process.poll() is not None:
+                    break
                 time.sleep(0.1)
+            else:
+                raise Failure(f"redis-server did not answer PING on port {redis_port} within 10 s; its log, "
+                              f"{redis.log_path}:", redis.log())
+            if redis.process.poll() is not None:
+                raise Failure(f"redis-server exited ({exit_status(redis.process.returncode)}); its log, "
+                              f"{redis.log_path}:", redis.log())
             log("loading the same rows into Redis (SET key row, redis-cli --pipe)")
             with open(store / "redis.txt", "rb") as commands:
-                subprocess.run(["redis-cli", "-p", str(redis_port), "--pipe"], stdin=commands, check=True,
-                               stdout=subprocess.DEVNULL)
+                run("redis-cli --pipe", ["redis-cli", "-p", str(redis_port), "--pipe"], stdin=commands)
             log("starting the grpcio reference server (loads the same CSV)")
             peer = Server(
                 "grpcio", pinned(self.server_cpu, [str(PYTHON), str(REPO / "Benchmarks/peers/grpcio_server.py"),
@@ -401,23 +522,100 @@ class Compare:
         return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a shorter run (under 3 minutes)")
-    parser.add_argument("--keys", type=int, default=1_000_000)
-    parser.add_argument("--features", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--streams", type=int, default=8)
-    parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median is reported; at least 3)")
-    parser.add_argument("--out", type=Path, help="also write the report to this file (e.g. Benchmarks/RESULTS.md)")
-    args = parser.parse_args()
-    if args.runs < 3:
-        parser.error("--runs must be at least 3 (every figure is a median)")
-    report = Compare(args).run()
-    print(report, end="")
-    if args.out:
-        args.out.write_text(report)
-        log(f"wrote {args.out}")
+# MARK: arguments
+
+
+def integer(low: int, high: int):
+    """An argparse type: an integer from low to high."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, not '{text}'") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, not {value}")
+        return value
+    return parse
+
+
+def output_file(text: str) -> Path:
+    """An argparse type: a file that can be written, checked now rather than after the whole run."""
+    path = Path(text)
+    parent = path.absolute().parent
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory")
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"directory {parent} does not exist")
+    if path.exists():
+        try:
+            with open(path, "a"):
+                pass
+        except OSError as error:
+            raise argparse.ArgumentTypeError(f"cannot write {text}: {error.strerror}") from None
+    else:
+        try:
+            with tempfile.TemporaryFile(dir=parent):
+                pass
+        except OSError as error:
+            raise argparse.ArgumentTypeError(f"cannot create a file in {parent}: {error.strerror}") from None
+    return path
+
+
+def parser() -> argparse.ArgumentParser:
+    result = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Arguments are checked first. Then it runs scripts/setup --bench, which apt-get installs whatever is\n"
+               "missing of Freshet's build packages (h2load comes from one of them, nghttp2-client) and of\n"
+               "redis-server, redis-tools, util-linux (taskset) and procps (root or sudo when one is missing).\n"
+               "Then it builds .build/release/freshet and .build/release/freshet-bench (swift build -c release)\n"
+               "and generates the store, cached in .bench/store-KEYSxFEATURES. See Benchmarks/README.md.")
+    result.add_argument("--quick", action="store_true", help="shorter runs and fewer rates (under 3 minutes)")
+    result.add_argument("--keys", type=integer(*KEYS), default=1_000_000, metavar="N",
+                        help=f"keys in the generated store, {KEYS[0]} to {KEYS[1]:,} (default %(default)s)")
+    result.add_argument("--features", type=integer(*FEATURES), default=10, metavar="N",
+                        help=f"features per key, of mixed types, {FEATURES[0]} to {FEATURES[1]:,} "
+                             "(default %(default)s)")
+    result.add_argument("--connections", type=integer(*CONNECTIONS), default=4, metavar="N",
+                        help=f"load generator connections to each server, {CONNECTIONS[0]} to {CONNECTIONS[1]:,} "
+                             "(default %(default)s)")
+    result.add_argument("--streams", type=integer(*STREAMS), default=8, metavar="N",
+                        help=f"concurrent requests per connection (HTTP/2 streams, or the Redis pipeline depth), "
+                             f"{STREAMS[0]} to {STREAMS[1]:,} (default %(default)s)")
+    result.add_argument("--runs", type=integer(3, 1000), default=3, metavar="N",
+                        help="runs per figure; the median is reported, so at least 3 (default %(default)s)")
+    result.add_argument("--out", type=output_file, metavar="FILE",
+                        help="also write the report to this file (e.g. Benchmarks/RESULTS.md); its directory must "
+                             "exist")
+    return result
+
+
+def interrupted(number, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    # SIGTERM and SIGHUP unwind like Ctrl-C: servers stopped, a half-made store removed.
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGHUP, interrupted)
+    try:
+        prepare()
+        report = Compare(args).run()
+        print(report, end="", flush=True)
+        if args.out:
+            try:
+                args.out.write_text(report)
+            except OSError as error:
+                raise Failure(f"cannot write {args.out}: {error.strerror}") from None
+            log(f"wrote {args.out}")
+    except Failure as failure:
+        print(f"{PROG}: {failure.message}", file=sys.stderr)
+        if failure.detail.strip():
+            print(failure.detail.rstrip(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -52,11 +52,11 @@ struct OpenLoopScheduleTests {
     }
 }
 
-/// A server whose one handler answers at once, except that the call at `stallAt` blocks its event loop for
-/// `stall` (as a server stalled by a disk, a lock or a pause would).
-private func withStallingServer<R>(stallAfter calls: Int, stall: Duration, _ body: (Endpoint) throws -> R) throws -> R {
+/// A server (not started yet) whose one handler answers at once, except that call number `calls` blocks its event
+/// loop for `stall` (as a server stalled by a disk, a lock or a pause would).
+private func stallingServer(stallAfter calls: Int, stall: Duration) -> GRPCServer {
     let counter = Atomic<Int>(0)
-    let server = GRPCServer(
+    return GRPCServer(
         configuration: GRPCServerConfiguration(endpoint: Endpoint(host: "127.0.0.1", port: 0), threads: 1),
         logger: Logger(level: .error)
     ) { _ in
@@ -71,6 +71,11 @@ private func withStallingServer<R>(stallAfter calls: Int, stall: Duration, _ bod
         }
         return router
     }
+}
+
+/// Runs `body` against a started ``stallingServer(stallAfter:stall:)``, shut down afterwards.
+private func withStallingServer<R>(stallAfter calls: Int, stall: Duration, _ body: (Endpoint) throws -> R) throws -> R {
+    let server = stallingServer(stallAfter: calls, stall: stall)
     try server.start()
     defer {
         server.shutdown(graceful: false)
@@ -162,16 +167,7 @@ struct LoadRunTests {
     }
 
     @Test func aServerThatGoesAwayEndsTheRunAndOnlyTheTimeItServedCounts() throws {
-        let server = GRPCServer(
-            configuration: GRPCServerConfiguration(endpoint: Endpoint(host: "127.0.0.1", port: 0), threads: 1),
-            logger: Logger(level: .error)
-        ) { _ in
-            let router = Router()
-            router.addUnary("/freshet.v1.FeatureServing/GetFeatures") { _, _, response in
-                response.append(contentsOf: [0x12, 0x00] as [UInt8])
-            }
-            return router
-        }
+        let server = stallingServer(stallAfter: .max, stall: .zero)
         try server.start()
         let stopper = try OSThread(name: "stopper") {
             usleep(400_000)

@@ -56,12 +56,21 @@ let package = Package(
             dependencies: ["FreshetCore", "FreshetPosix", "FreshetHTTP2"],
             swiftSettings: swiftSettings),
         .target(
-            name: "FreshetServer",
+            name: "FreshetReplication",
             dependencies: ["FreshetCore", "FreshetPosix", "FreshetGRPC", "FreshetProto", "FreshetStorage"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "FreshetServer",
+            dependencies: [
+                "FreshetCore", "FreshetPosix", "FreshetGRPC", "FreshetProto", "FreshetStorage", "FreshetReplication",
+            ],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "freshet",
-            dependencies: ["FreshetCore", "FreshetPosix", "FreshetGRPC", "FreshetProto", "FreshetStorage", "FreshetServer"],
+            dependencies: [
+                "FreshetCore", "FreshetPosix", "FreshetGRPC", "FreshetProto", "FreshetStorage", "FreshetReplication",
+                "FreshetServer",
+            ],
             swiftSettings: swiftSettings),
 
         // MARK: - Benchmarks (Benchmarks/: the load generator, its library, and the peers' scripts)
@@ -90,6 +99,10 @@ let package = Package(
             name: "FreshetProtoTests", dependencies: ["FreshetProto", "FreshetCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FreshetStorageTests", dependencies: ["FreshetStorage"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FreshetReplicationTests",
+            dependencies: ["FreshetReplication", "FreshetProto", "FreshetStorage", "FreshetCore"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "FreshetServerTests",
             dependencies: ["FreshetServer", "FreshetProto", "FreshetStorage", "FreshetCore"],

@@ -52,6 +52,9 @@ public final class GRPCClient: HTTP2SessionDelegate {
         var finished = false
         var resetCode: UInt32?
         var headerProblem: String?
+        /// For a streaming call: response messages are deframed as they arrive instead of collected in `body`.
+        var deframer: GRPCMessageDeframer?
+        var framingProblem: String?
     }
 
     /// Connects to `endpoint` and sends the connection preface.
@@ -222,6 +225,86 @@ public final class GRPCClient: HTTP2SessionDelegate {
             status: status, statusFromServer: fromServer, resetCode: state.resetCode)
     }
 
+    // MARK: - Streaming calls
+
+    /// What a streaming call brought since the last look.
+    public struct StreamEvents: Sendable {
+        /// Response messages, without their prefixes, in order.
+        public var messages: [[UInt8]]
+        /// The call's outcome, once it has ended (``GRPCResponse/messages`` is empty: they came in `messages`).
+        public var end: GRPCResponse?
+    }
+
+    /// Opens a streaming call: sends the headers and keeps the request open for ``send(_:on:)``.
+    /// - Returns: the call's stream id.
+    /// - Throws: ``SystemError`` or ``HTTP2Error`` when the connection fails.
+    public func openStream(path: String, metadata: [HTTP2Header] = []) throws -> Int32 {
+        let headers = GRPCClient.standardHeaders(path: path, authority: self.endpoint.description) + metadata
+        let stream = try self.session.submitRequest(headers: HeaderBlock(headers))
+        let state = CallState()
+        state.deframer = GRPCMessageDeframer(limit: Int(Int32.max))
+        self.calls[stream] = state
+        try self.flush()
+        return stream
+    }
+
+    /// Queues one request message on a streaming call and writes what flow control allows.
+    public func send(_ message: [UInt8], on stream: Int32) throws {
+        var framed = [UInt8](repeating: 0, count: 5)
+        writeGRPCPrefix(length: message.count, into: &framed)
+        framed.append(contentsOf: message)
+        framed.withUnsafeBytes { self.session.append($0, to: stream) }
+        try self.flush()
+    }
+
+    /// Ends the request side of a streaming call (END_STREAM).
+    public func closeSend(_ stream: Int32) throws {
+        self.session.finish(stream: stream, trailers: nil)
+        try self.flush()
+    }
+
+    /// Request bytes of `stream` that the server's flow-control window has not let out yet.
+    public func unsentBytes(on stream: Int32) -> Int {
+        self.session.pendingBodyBytes(stream: stream)
+    }
+
+    /// Cancels a streaming call (RST_STREAM CANCEL).
+    public func cancel(_ stream: Int32) {
+        self.session.reset(stream: stream, errorCode: HTTP2ErrorCode.cancel)
+        try? self.flush()
+        self.calls[stream] = nil
+    }
+
+    /// Waits until `stream` brings at least one response message or ends, or `wait` passes, and returns what came.
+    /// A lost connection ends the call with UNAVAILABLE.
+    public func receive(on stream: Int32, wait: Duration) -> StreamEvents {
+        guard let state = self.calls[stream] else {
+            return StreamEvents(
+                messages: [],
+                end: GRPCResponse(
+                    httpStatus: 0, headers: [], trailers: [], messages: [],
+                    status: GRPCStatus(.internalError, "no call on stream \(stream)"), statusFromServer: false,
+                    resetCode: nil))
+        }
+        var lostConnection: String?
+        do {
+            try self.drive(
+                until: { state.finished || state.deframer!.messageCount > 0 }, deadline: ContinuousClock.now + wait)
+        } catch {
+            lostConnection = "\(error)"
+        }
+        let messages = state.deframer!.takeMessages()
+        guard state.finished || lostConnection != nil else { return StreamEvents(messages: messages, end: nil) }
+        self.calls[stream] = nil
+        var response = Self.makeResponse(state, lostConnection: lostConnection)
+        if let problem = state.framingProblem, response.status.code == .ok {
+            response.status = GRPCStatus(.internalError, problem)
+        } else if state.deframer!.partialBytes > 0, response.status.code == .ok {
+            response.status = GRPCStatus(.internalError, "response ended inside a message")
+        }
+        return StreamEvents(messages: messages, end: response)
+    }
+
     // MARK: - Driving the connection
 
     private func flush() throws {
@@ -291,7 +374,17 @@ public final class GRPCClient: HTTP2SessionDelegate {
     }
 
     public func http2Data(stream: Int32, bytes: UnsafeRawBufferPointer) {
-        self.calls[stream]?.body.append(contentsOf: bytes)
+        guard let state = self.calls[stream] else { return }
+        if state.deframer != nil {
+            guard state.framingProblem == nil else { return }
+            do {
+                try state.deframer!.append(bytes)
+            } catch {
+                state.framingProblem = "malformed response framing: \(error)"
+            }
+        } else {
+            state.body.append(contentsOf: bytes)
+        }
     }
 
     public func http2EndStream(stream: Int32) {

@@ -68,6 +68,11 @@ package struct GRPCMessageDeframer {
         try self.framed[index].withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[5...])) }
     }
 
+    /// Drops the first completed message (after it was taken with ``withMessage(_:_:)``).
+    package mutating func removeFirstMessage() {
+        self.framed.removeFirst()
+    }
+
     /// Bytes of an unfinished message (0 when the stream ended on a message boundary).
     package var partialBytes: Int { self.buffer.count }
 

@@ -244,6 +244,8 @@ final class ServerLoop: Selectable {
         var http2 = HTTP2Settings()
         http2.maxConcurrentStreams = configuration.http2.maxConcurrentStreams
         http2.maxHeaderListSize = configuration.http2.maxHeaderListSize
+        // Streaming calls (replication) hand received bytes back to flow control only once they are taken.
+        http2.manualFlowControl = true
         self.http2 = http2
         let oneMessage = configuration.maxMessageBytes + 5
         self.maxBufferedRequestBytesPerConnection = max(configuration.maxBufferedRequestBytesPerConnection, oneMessage)

@@ -29,6 +29,25 @@ public typealias UnaryHandler = (
     _ request: UnsafeRawBufferPointer, _ context: ServerCallContext, _ response: inout [UInt8]
 ) throws(GRPCStatus) -> Void
 
+/// A streaming call's server side: receives the request messages one at a time, as they arrive.
+///
+/// Runs on the connection's event loop thread. Answers go through the call's ``ServerStreamResponder``.
+public protocol StreamingCall: AnyObject {
+    /// One complete request message, valid only during the call. Return `false` to refuse it for now: the
+    /// connection keeps it (and every later one), stops opening the stream's HTTP/2 flow-control window, so the
+    /// client slows down, and offers it again after ``ServerStreamResponder/resume()``.
+    func received(_ message: UnsafeRawBufferPointer) -> Bool
+    /// The client has sent its last message (END_STREAM), and every message was taken.
+    func requestEnded()
+    /// The stream is gone: answered and closed, reset by the client, or its connection closed. Called once; the
+    /// responder does nothing after it.
+    func closed()
+}
+
+/// Starts a streaming call: returns the object that receives its messages, or throws the status to refuse it with.
+public typealias StreamingHandler = (_ context: ServerCallContext, _ responder: ServerStreamResponder)
+    throws(GRPCStatus) -> any StreamingCall
+
 /// The routes one event loop serves: fully qualified method path → handler.
 ///
 /// Thread affinity: a router is built per loop (handlers own loop-local state such as a reusable LMDB read
@@ -36,7 +55,8 @@ public typealias UnaryHandler = (
 public final class Router {
     struct Route {
         let path: [UInt8]
-        let handler: UnaryHandler
+        let handler: UnaryHandler?
+        let streaming: StreamingHandler?
     }
 
     private(set) var routes: [Route] = []
@@ -47,7 +67,14 @@ public final class Router {
     /// Serves `path` (`/package.Service/Method`) with a unary handler.
     public func addUnary(_ path: String, _ handler: @escaping UnaryHandler) {
         precondition(path.hasPrefix("/"), "a gRPC path starts with '/'")
-        self.routes.append(Route(path: Array(path.utf8), handler: handler))
+        self.routes.append(Route(path: Array(path.utf8), handler: handler, streaming: nil))
+    }
+
+    /// Serves `path` with a streaming handler (client, server or bidirectional streaming alike: the handler sees
+    /// each request message as it arrives and may answer with any number of messages).
+    public func addStreaming(_ path: String, _ handler: @escaping StreamingHandler) {
+        precondition(path.hasPrefix("/"), "a gRPC path starts with '/'")
+        self.routes.append(Route(path: Array(path.utf8), handler: nil, streaming: handler))
     }
 
     /// The index of the route for `path`, comparing bytes without building a String.

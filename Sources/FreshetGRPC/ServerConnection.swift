@@ -28,6 +28,15 @@ final class ServerStream {
     var responded = false
     /// The request bytes this stream holds, as counted in its connection's and loop's totals.
     var accountedBytes = 0
+    /// A streaming call's receiver and answering side (`nil` for a unary call).
+    var call: (any StreamingCall)?
+    var responder: ServerStreamResponder?
+    /// The streaming call refused a message: hold the rest and stop opening the flow-control window.
+    var paused = false
+    /// DATA bytes received while paused, not yet handed back to flow control.
+    var unconsumed = 0
+    /// ``StreamingCall/requestEnded()`` was called.
+    var endReported = false
 
     init(id: Int32, messageLimit: Int) {
         self.id = id
@@ -206,6 +215,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             if let timer = stream.timerID { self.loop.eventLoop.cancelTimer(timer) }
             stream.deframer.discard()
             self.account(stream)
+            self.closeCall(stream)
         }
         self.streams.removeAll()
         self.recentStream = nil
@@ -229,8 +239,12 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             stream.timerID = self.loop.eventLoop.schedule(at: deadline) { [weak self] in
                 guard let self, let stream = self.streams[id], !stream.responded else { return }
                 stream.timerID = nil
-                self.respond(
-                    stream, status: GRPCStatus(.deadlineExceeded, "deadline exceeded before the request was complete"))
+                let status = GRPCStatus(.deadlineExceeded, "deadline exceeded before the request was complete")
+                if let responder = stream.responder {
+                    responder.finish(status)
+                } else {
+                    self.respond(stream, status: status)
+                }
                 self.loop.markDirty(self)
             }
         }
@@ -350,6 +364,16 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             if stream.deadline != nil && !endStream {
                 self.streamsAwaitingDeadline.append(id)
             }
+            if stream.failure == nil, let routeIndex = stream.routeIndex,
+                let start = self.loop.router.routes[routeIndex].streaming
+            {
+                self.startStreaming(stream, start)
+                if endStream {
+                    stream.requestComplete = true
+                    self.deliver(stream)
+                }
+                return
+            }
         }
         if endStream {
             stream.requestComplete = true
@@ -367,7 +391,17 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     }
 
     func http2Data(stream id: Int32, bytes: UnsafeRawBufferPointer) {
-        guard let stream = self.stream(id), !stream.responded else { return }
+        guard let stream = self.stream(id) else {
+            self.session.consume(stream: id, count: bytes.count)
+            return
+        }
+        if stream.call != nil {
+            self.streamingData(stream, bytes)
+            return
+        }
+        // A unary call holds its request only until it is answered: open the window again at once.
+        self.session.consume(stream: id, count: bytes.count)
+        guard !stream.responded else { return }
         defer { self.account(stream) }
         if self.bufferedRequestBytes + bytes.count > self.loop.maxBufferedRequestBytesPerConnection
             || self.loop.bufferedRequestBytes + bytes.count > self.loop.maxBufferedRequestBytesPerLoop
@@ -406,6 +440,10 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     func http2EndStream(stream id: Int32) {
         guard let stream = self.stream(id) else { return }
         stream.requestComplete = true
+        if stream.call != nil {
+            self.deliver(stream)
+            return
+        }
         self.dispatch(stream)
     }
 
@@ -425,6 +463,19 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         }
         stream.deframer.discard()
         self.account(stream)
+        // Bytes held back from flow control count against the connection window until consumed.
+        self.session.consume(stream: id, count: stream.unconsumed)
+        stream.unconsumed = 0
+        self.closeCall(stream)
+    }
+
+    /// Tells a streaming call its stream is gone (once).
+    private func closeCall(_ stream: ServerStream) {
+        guard let call = stream.call else { return }
+        stream.call = nil
+        stream.responder?.connection = nil
+        stream.responder = nil
+        call.closed()
     }
 
     func http2GoAway(lastStreamID: Int32, errorCode: UInt32) {}
@@ -465,7 +516,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         var response = self.session.takeRecycledBuffer() ?? []
         response.reserveCapacity(4096)
         response.append(contentsOf: [0, 0, 0, 0, 0] as [UInt8])
-        let handler = self.loop.router.routes[routeIndex].handler
+        guard let handler = self.loop.router.routes[routeIndex].handler else { return }
         let outcome = stream.deframer.withMessage(0) { request in
             Result { () throws(GRPCStatus) in try handler(request, context, &response) }
         }
@@ -527,5 +578,136 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             self.loop.logger.debug(
                 "cannot submit error response", ["peer": self.peerDescription, "error": error.message])
         }
+    }
+
+    // MARK: - Streaming calls
+
+    private func startStreaming(_ stream: ServerStream, _ start: StreamingHandler) {
+        let responder = ServerStreamResponder(connection: self, streamID: stream.id, inbox: self.loop.eventLoop.inbox)
+        let context = ServerCallContext(deadline: stream.deadline, metadata: stream.metadata)
+        stream.responder = responder
+        do {
+            stream.call = try start(context, responder)
+        } catch {
+            stream.responder = nil
+            responder.connection = nil
+            self.respond(stream, status: error)
+        }
+    }
+
+    /// DATA for a streaming call: messages go to the call as they complete; while the call refuses them the bytes
+    /// are held and not handed back to flow control, so the client's window closes (backpressure).
+    private func streamingData(_ stream: ServerStream, _ bytes: UnsafeRawBufferPointer) {
+        guard !stream.responded, let responder = stream.responder else {
+            self.session.consume(stream: stream.id, count: bytes.count)
+            return
+        }
+        if stream.paused {
+            stream.unconsumed += bytes.count
+        } else {
+            self.session.consume(stream: stream.id, count: bytes.count)
+        }
+        defer { self.account(stream) }
+        do {
+            try stream.deframer.append(bytes)
+        } catch {
+            switch error {
+            case .tooLarge(let length, let limit):
+                responder.finish(
+                    GRPCStatus(
+                        .resourceExhausted,
+                        "request message of \(length) bytes is larger than the limit of \(limit) bytes"))
+            case .compressedWithoutEncoding:
+                responder.finish(
+                    GRPCStatus(
+                        .internalError, "message has the compressed flag set but the call's grpc-encoding is identity"))
+            case .invalidFlag(let flag):
+                responder.finish(GRPCStatus(.internalError, "invalid gRPC message flag byte \(flag)"))
+            }
+            return
+        }
+        if !stream.paused { self.deliver(stream) }
+    }
+
+    /// Offers a streaming call its completed messages in order, until it refuses one; then reports the end of the
+    /// request once everything was taken.
+    private func deliver(_ stream: ServerStream) {
+        guard let call = stream.call, let responder = stream.responder else { return }
+        while stream.deframer.messageCount > 0 && !responder.finished {
+            let taken = stream.deframer.withMessage(0) { call.received($0) }
+            if !taken {
+                stream.paused = true
+                break
+            }
+            stream.deframer.removeFirstMessage()
+        }
+        self.account(stream)
+        guard stream.requestComplete, !stream.paused, !stream.endReported, !responder.finished,
+            stream.deframer.messageCount == 0
+        else { return }
+        stream.endReported = true
+        if stream.deframer.partialBytes > 0 {
+            responder.finish(
+                GRPCStatus(
+                    .internalError,
+                    "truncated gRPC message: the stream ended inside a message (\(stream.deframer.partialBytes) bytes of it arrived)"
+                ))
+            return
+        }
+        call.requestEnded()
+    }
+
+    func resumeStream(_ id: Int32) {
+        guard let stream = self.streams[id], stream.paused else { return }
+        stream.paused = false
+        self.deliver(stream)
+        if !stream.paused {
+            self.session.consume(stream: id, count: stream.unconsumed)
+            stream.unconsumed = 0
+        }
+        self.loop.markDirty(self)
+    }
+
+    func sendStreamMessage(_ responder: ServerStreamResponder, _ message: [UInt8]) {
+        guard let stream = self.streams[responder.streamID], !stream.responded else { return }
+        do {
+            if !responder.headersSent {
+                try self.session.submitResponse(stream: stream.id, headers: self.loop.okHeaders, body: true)
+                responder.headersSent = true
+            }
+        } catch {
+            self.loop.logger.debug(
+                "cannot submit response headers", ["peer": self.peerDescription, "error": error.message])
+            return
+        }
+        var framed = [UInt8](repeating: 0, count: 5)
+        writeGRPCPrefix(length: message.count, into: &framed)
+        framed.append(contentsOf: message)
+        framed.withUnsafeBytes { self.session.append($0, to: stream.id) }
+        self.loop.markDirty(self)
+    }
+
+    func finishStream(_ responder: ServerStreamResponder, status: GRPCStatus) {
+        guard let stream = self.streams[responder.streamID], !stream.responded else { return }
+        if !responder.headersSent {
+            self.respond(stream, status: status)
+        } else {
+            stream.responded = true
+            stream.deframer.discard()
+            self.account(stream)
+            if let timer = stream.timerID {
+                self.loop.eventLoop.cancelTimer(timer)
+                stream.timerID = nil
+            }
+            var trailers = [HTTP2Header("grpc-status", String(status.code.rawValue))]
+            if !status.message.isEmpty {
+                trailers.append(HTTP2Header("grpc-message", percentEncodeGRPCMessage(status.message)))
+            }
+            self.session.finish(stream: stream.id, trailers: HeaderBlock(trailers))
+        }
+        self.session.consume(stream: stream.id, count: stream.unconsumed)
+        stream.unconsumed = 0
+        stream.paused = false
+        self.loop.markDirty(self)
     }
 }

@@ -34,6 +34,10 @@ public struct HTTP2Settings: Sendable {
     public var maxHeaderListSize: UInt32 = 16 << 10
     /// SETTINGS_MAX_FRAME_SIZE this side accepts.
     public var maxFrameSize: UInt32 = 16 << 10
+    /// When true, received DATA opens the peer's flow-control windows again only once the owner says it has
+    /// taken the bytes (``HTTP2Session/consume(stream:count:)``), so a receiver that cannot keep up stops the
+    /// sender (RFC 9113 §5.2). When false, nghttp2 sends WINDOW_UPDATEs on its own as data arrives.
+    public var manualFlowControl = false
 
     public init() {}
 }
@@ -109,6 +113,7 @@ public final class HTTP2Session {
     /// The role given at creation.
     public let role: HTTP2Role
     private let maxHeaderListSize: Int
+    private let manualFlowControl: Bool
     // Header blocks never interleave on a connection (RFC 9113 §6.10), so one running total is enough.
     private var headerListBytes = 0
     private var headerListOverflowed = false
@@ -118,6 +123,7 @@ public final class HTTP2Session {
     public init(role: HTTP2Role, settings: HTTP2Settings = HTTP2Settings()) throws(HTTP2Error) {
         self.role = role
         self.maxHeaderListSize = Int(settings.maxHeaderListSize)
+        self.manualFlowControl = settings.manualFlowControl
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -136,6 +142,9 @@ public final class HTTP2Session {
         // Cap the frames nghttp2 queues on its own (SETTINGS/PING ACKs) so a flood cannot grow memory.
         nghttp2_option_set_max_outbound_ack(option, 1000)
         nghttp2_option_set_max_settings(option, 32)
+        if settings.manualFlowControl {
+            nghttp2_option_set_no_auto_window_update(option, 1)
+        }
 
         var created: OpaquePointer?
         let status: Int32
@@ -309,6 +318,15 @@ public final class HTTP2Session {
             body.deferred = false
             _ = nghttp2_session_resume_data(self.session, stream)
         }
+    }
+
+    /// Tells nghttp2 that `count` received DATA bytes of `stream` have been taken, so it may open the stream's and
+    /// the connection's windows by that much (with ``HTTP2Settings/manualFlowControl``; otherwise a no-op). For a
+    /// stream that is already closed only the connection window opens. Call ``send(_:)`` afterwards.
+    public func consume(stream: Int32, count: Int) {
+        guard self.manualFlowControl, count > 0 else { return }
+        // Counts for the connection even when the stream is gone (then only the connection window opens).
+        _ = nghttp2_session_consume(self.session, stream, count)
     }
 
     /// Resets `stream` with an HTTP/2 error code (RFC 9113 §6.4).

@@ -4,6 +4,7 @@
 
 internal import CFreshetLinux
 internal import Glibc
+import Synchronization
 
 /// What a descriptor became ready for.
 public struct Readiness: OptionSet, Sendable {
@@ -41,6 +42,56 @@ public struct EventLoopWaker: Sendable {
     }
 }
 
+/// Runs closures on an ``EventLoop``'s thread, handed in from any thread: the way other threads (the replication
+/// writer) give work back to a loop without touching its state.
+///
+/// Thread safety: every member is safe from any thread. The closures run on the loop thread, in the order they were
+/// handed in, at the start of the loop's next turn.
+public final class EventLoopInbox: Sendable {
+    private let tasks = Mutex<[@Sendable () -> Void]>([])
+    private let waker: EventLoopWaker
+
+    fileprivate init(waker: EventLoopWaker) {
+        self.waker = waker
+    }
+
+    /// Queues `body` to run on the loop thread and wakes the loop.
+    public func execute(_ body: @escaping @Sendable () -> Void) {
+        self.tasks.withLock { $0.append(body) }
+        self.waker.wake()
+    }
+
+    /// Takes every queued closure (on the loop thread).
+    fileprivate func drain() -> [@Sendable () -> Void] {
+        self.tasks.withLock { tasks in
+            defer { tasks.removeAll(keepingCapacity: true) }
+            return tasks
+        }
+    }
+}
+
+/// A value that belongs to one event loop, carried through a `Sendable` closure to that loop.
+///
+/// Loop-confined objects (a connection's call) are not `Sendable`; another thread may still hold one to hand it back
+/// to its loop through ``EventLoopInbox/execute(_:)``. `@unchecked Sendable` is justified by the runtime check: the
+/// value is reachable only through ``value``, which preconditions that the caller is on the owning loop's thread.
+public struct LoopBound<Value>: @unchecked Sendable {
+    private let wrapped: Value
+    private let owner: pthread_t
+
+    /// Wraps `value`; call on the owning loop's thread.
+    public init(_ value: Value) {
+        self.wrapped = value
+        self.owner = pthread_self()
+    }
+
+    /// The value; only on the thread that wrapped it.
+    public var value: Value {
+        precondition(pthread_equal(self.owner, pthread_self()) != 0, "LoopBound value used off its loop thread")
+        return self.wrapped
+    }
+}
+
 /// One epoll event loop, owned by one thread.
 ///
 /// The loop waits for readiness with `epoll_wait`, runs the handlers of ready descriptors, runs due timers, then
@@ -65,6 +116,8 @@ public final class EventLoop {
 
     /// Runs on the loop thread after a ``EventLoopWaker/wake()`` from any thread.
     public var onWakeup: (() -> Void)?
+    /// Closures other threads hand to this loop (run before ``onWakeup``).
+    public let inbox: EventLoopInbox
     /// Runs at the end of every loop turn, after handlers and timers, before the loop sleeps.
     public var beforeSleep: (() -> Void)?
     /// When the next timer is closer than this, the loop polls (epoll_wait with timeout 0) instead of arming the
@@ -95,6 +148,7 @@ public final class EventLoop {
         self.wakeFD = Int32(wake)
         self.timerFD = Int32(timer)
         self.owner = pthread_self()
+        self.inbox = EventLoopInbox(waker: EventLoopWaker(descriptor: Int32(wake)))
         for descriptor in [self.wakeFD, self.timerFD] {
             try Syscall.must("epoll_ctl add") {
                 Int(
@@ -198,6 +252,7 @@ public final class EventLoop {
                 if descriptor == self.wakeFD {
                     var value: UInt64 = 0
                     _ = Glibc.read(self.wakeFD, &value, 8)
+                    for task in self.inbox.drain() { task() }
                     self.onWakeup?()
                 } else if descriptor == self.timerFD {
                     var expirations: UInt64 = 0

@@ -8,14 +8,19 @@ public import FreshetCore
 ///
 /// Layout (all integers little-endian; the row may sit at any alignment in the map):
 /// ```
-/// 0      u8   format (1)
+/// 0      u8   format (2; format 1 rows, written before replication existed, lack the origin fields)
 /// 1      u8   flags: bit 0 = tombstone (a delete; values empty)
 /// 2      i64  event_time, ns since the epoch
 /// 10     i64  ingest_time, ns since the epoch
 /// 18     u16  n = number of value segments
-/// 20     u32 × (n + 1)  segment offsets, relative to the payload start; offset[n] = end of the last segment
-/// 24+4n  payload: n value segments, then one timestamps segment
+/// 20     u64  origin sequence: the update's sequence in its source (0 for `freshet load`)
+/// 28     u8   L = origin source name length (0 for `freshet load`)
+/// 29     L bytes origin source name
+/// 29+L   u32 × (n + 1)  segment offsets, relative to the payload start; offset[n] = end of the last segment
+/// ...    payload: n value segments, then one timestamps segment
 /// ```
+/// The origin breaks ties between updates with equal event times (the higher source, then sequence, wins), so
+/// every region converges to the same row whatever the order in which updates arrive.
 /// A value segment is a complete `ViewResult.values` field (tag 2, length, `Value` message); the timestamps segment
 /// is the complete `ViewResult.event_time` (tag 3) and `ingest_time` (tag 4) fields. Building a `ViewResult` is
 /// then a status field plus byte copies straight out of the memory map, with no decoding. Segment i holds feature i
@@ -23,23 +28,40 @@ public import FreshetCore
 /// read as missing values.
 public enum StoredRow {
     /// The current format byte.
-    public static let format: UInt8 = 1
+    public static let format: UInt8 = 2
+    /// The size of the fixed header of format 1 (no origin) and of format 2 (before the source name).
     static let headerSize = 20
+    static let originHeaderSize = 29
     /// The encoding of a missing value in a `ViewResult`: field 2 with an empty `Value`.
     static let missingValueField: [UInt8] = [0x12, 0x00]
 
     /// Encodes a row.
     /// - Parameters:
     ///   - values: one value per feature of the view, in registry order (empty for a tombstone).
+    ///   - originSource: the source name of the update that wrote the row, at most 255 bytes (empty for a load).
+    ///   - originSequence: its sequence in that source (0 for a load).
     public static func encode(
-        values: [FeatureValue], eventTime: Timestamp, ingestTime: Timestamp, tombstone: Bool = false
+        values: [FeatureValue], eventTime: Timestamp, ingestTime: Timestamp, tombstone: Bool = false,
+        originSource: [UInt8] = [], originSequence: UInt64 = 0
     ) -> [UInt8] {
+        Self.encode(
+            optionalValues: values.map(Optional.some), eventTime: eventTime, ingestTime: ingestTime,
+            tombstone: tombstone, originSource: originSource, originSequence: originSequence)
+    }
+
+    /// Encodes a row whose values may be missing (`nil`: stored as an empty `Value`, read back as unset, which is
+    /// not null).
+    public static func encode(
+        optionalValues values: [FeatureValue?], eventTime: Timestamp, ingestTime: Timestamp, tombstone: Bool = false,
+        originSource: [UInt8] = [], originSequence: UInt64 = 0
+    ) -> [UInt8] {
+        precondition(originSource.count <= 255, "an origin source name is at most 255 bytes")
         var payload: [UInt8] = []
         var offsets: [UInt32] = [0]
         var scratch: [UInt8] = []
         for value in values {
             scratch.removeAll(keepingCapacity: true)
-            ValueCodec.appendValueMessage(value, to: &scratch)
+            if let value { ValueCodec.appendValueMessage(value, to: &scratch) }
             ProtoWire.appendBytesField(2, scratch, to: &payload)
             offsets.append(UInt32(payload.count))
         }
@@ -51,13 +73,16 @@ public enum StoredRow {
         ProtoWire.appendBytesField(4, scratch, to: &payload)
 
         var row: [UInt8] = []
-        row.reserveCapacity(Self.headerSize + 4 * offsets.count + payload.count)
+        row.reserveCapacity(Self.originHeaderSize + originSource.count + 4 * offsets.count + payload.count)
         row.append(Self.format)
         row.append(tombstone ? 1 : 0)
         ProtoWire.appendFixed64(UInt64(bitPattern: eventTime.nanosecondsSinceEpoch), to: &row)
         ProtoWire.appendFixed64(UInt64(bitPattern: ingestTime.nanosecondsSinceEpoch), to: &row)
         row.append(UInt8(truncatingIfNeeded: values.count))
         row.append(UInt8(truncatingIfNeeded: values.count >> 8))
+        ProtoWire.appendFixed64(originSequence, to: &row)
+        row.append(UInt8(originSource.count))
+        row.append(contentsOf: originSource)
         for offset in offsets { ProtoWire.appendFixed32(offset, to: &row) }
         row.append(contentsOf: payload)
         return row
@@ -72,17 +97,30 @@ public struct StoredRowView {
     /// The number of value segments.
     public let valueCount: Int
     private let payloadStart: Int
+    /// Where the segment offset table starts (after the header and, in format 2, the origin).
+    private let tableStart: Int
 
     /// Checks the header and segment table; `nil` when the bytes are not a row of a known format (corruption or a
     /// newer format), so callers can report DATA_LOSS instead of reading garbage.
     public init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= StoredRow.headerSize, bytes[0] == StoredRow.format else { return nil }
+        guard bytes.count >= StoredRow.headerSize else { return nil }
+        let tableStart: Int
+        switch bytes[0] {
+        case 2:
+            guard bytes.count >= StoredRow.originHeaderSize else { return nil }
+            tableStart = StoredRow.originHeaderSize + Int(bytes[28])
+        case 1:
+            tableStart = StoredRow.headerSize
+        default:
+            return nil
+        }
         let count = Int(bytes[18]) | Int(bytes[19]) << 8
-        let payloadStart = StoredRow.headerSize + 4 * (count + 1)
+        let payloadStart = tableStart + 4 * (count + 1)
         guard bytes.count >= payloadStart else { return nil }
         self.bytes = bytes
         self.valueCount = count
         self.payloadStart = payloadStart
+        self.tableStart = tableStart
         // Offsets must not decrease and must stay inside the row; each segment must be exactly one length-delimited
         // field of the expected number, and the timestamps segment exactly fields 3 and 4. Then the segments can be
         // copied into a response without producing malformed protobuf, whatever happened to the bytes on disk.
@@ -139,8 +177,21 @@ public struct StoredRowView {
                 bitPattern: self.bytes.loadUnaligned(fromByteOffset: 10, as: UInt64.self).littleEndian))
     }
 
+    /// The source name of the update that wrote this row (empty for a load or a format 1 row).
+    public var originSource: UnsafeRawBufferPointer {
+        guard self.bytes[0] >= 2 else { return UnsafeRawBufferPointer(rebasing: self.bytes[0..<0]) }
+        return UnsafeRawBufferPointer(
+            rebasing: self.bytes[StoredRow.originHeaderSize..<StoredRow.originHeaderSize + Int(self.bytes[28])])
+    }
+
+    /// The sequence of the update that wrote this row (0 for a load or a format 1 row).
+    public var originSequence: UInt64 {
+        guard self.bytes[0] >= 2 else { return 0 }
+        return self.bytes.loadUnaligned(fromByteOffset: 20, as: UInt64.self).littleEndian
+    }
+
     private func offset(_ index: Int) -> Int {
-        Int(self.bytes.loadUnaligned(fromByteOffset: StoredRow.headerSize + 4 * index, as: UInt32.self).littleEndian)
+        Int(self.bytes.loadUnaligned(fromByteOffset: self.tableStart + 4 * index, as: UInt32.self).littleEndian)
     }
 
     /// The pre-encoded `values` field of feature `index`, or `nil` when the row predates that feature.

@@ -5,6 +5,7 @@
 
 #include "freshet/v1/values.pb-c.h"
 #include "freshet/v1/serving.pb-c.h"
+#include "freshet/v1/replication.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "google/protobuf/duration.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"

@@ -9,12 +9,15 @@ public struct ParsedRow: Hashable, Sendable {
     public var eventTime: Timestamp
     /// The 1-based line the row came from.
     public var line: Int
+    /// The row is a delete (JSONL `"op": "delete"`): `values` is empty.
+    public var isDelete: Bool
 
-    public init(key: [JoinKeyValue], values: [FeatureValue], eventTime: Timestamp, line: Int) {
+    public init(key: [JoinKeyValue], values: [FeatureValue], eventTime: Timestamp, line: Int, isDelete: Bool = false) {
         self.key = key
         self.values = values
         self.eventTime = eventTime
         self.line = line
+        self.isDelete = isDelete
     }
 }
 
@@ -242,8 +245,16 @@ public enum RowFile {
         }
         let timeMember: String
         if case .column(let name) = eventTime { timeMember = name } else { timeMember = "event_time" }
-        for key in object.keys where !["entity", timeMember, "features"].contains(key) {
-            throw fail("unknown member '\(key)' (expected entity, \(timeMember), features)")
+        for key in object.keys where !["entity", timeMember, "features", "op"].contains(key) {
+            throw fail("unknown member '\(key)' (expected entity, \(timeMember), features, op)")
+        }
+        var isDelete = false
+        if let op = object["op"] {
+            switch op.stringValue {
+            case "upsert": break
+            case "delete": isDelete = true
+            default: throw fail("op must be \"upsert\" or \"delete\", found \(op)")
+            }
         }
         guard let entityObject = object["entity"]?.objectValue else { throw fail("missing object 'entity'") }
         var key: [JoinKeyValue] = []
@@ -263,6 +274,18 @@ public enum RowFile {
             throw fail("entity member '\(name)' is not a join key of entity '\(entity.name)'")
         }
         try Self.checkKeyLength(key, file: file, line: line)
+        let time: Timestamp
+        switch eventTime {
+        case .fixed(let fixed):
+            time = fixed
+        case .column(let name):
+            guard let text = object[name]?.stringValue else { throw fail("missing string '\(name)'") }
+            time = try Self.timestamp(text, column: name, file: file, line: line)
+        }
+        if isDelete {
+            if object["features"] != nil { throw fail("a delete has no 'features'") }
+            return ParsedRow(key: key, values: [], eventTime: time, line: line, isDelete: true)
+        }
         guard let features = object["features"]?.objectValue else { throw fail("missing object 'features'") }
         for name in features.keys where view.featureIndex(name) == nil {
             throw fail("feature '\(name)' is not a feature of view '\(view.name)'")
@@ -278,14 +301,6 @@ public enum RowFile {
             } catch {
                 throw fail("feature '\(feature.name)': \(error.message)")
             }
-        }
-        let time: Timestamp
-        switch eventTime {
-        case .fixed(let fixed):
-            time = fixed
-        case .column(let name):
-            guard let text = object[name]?.stringValue else { throw fail("missing string '\(name)'") }
-            time = try Self.timestamp(text, column: name, file: file, line: line)
         }
         return ParsedRow(key: key, values: values, eventTime: time, line: line)
     }

@@ -48,24 +48,45 @@ public struct EventLoopWaker: Sendable {
 /// Thread safety: every member is safe from any thread. The closures run on the loop thread, in the order they were
 /// handed in, at the start of the loop's next turn.
 public final class EventLoopInbox: Sendable {
-    private let tasks = Mutex<[@Sendable () -> Void]>([])
+    private struct State {
+        var tasks: [@Sendable () -> Void] = []
+        /// The loop is gone: its eventfd is closed (and its number may be reused), so nothing may be queued or woken.
+        var closed = false
+    }
+
+    private let state = Mutex(State())
     private let waker: EventLoopWaker
 
     fileprivate init(waker: EventLoopWaker) {
         self.waker = waker
     }
 
-    /// Queues `body` to run on the loop thread and wakes the loop.
-    public func execute(_ body: @escaping @Sendable () -> Void) {
-        self.tasks.withLock { $0.append(body) }
-        self.waker.wake()
+    /// Queues `body` to run on the loop thread and wakes the loop. Returns false, and drops `body`, when the loop
+    /// has been deinitialized.
+    @discardableResult
+    public func execute(_ body: @escaping @Sendable () -> Void) -> Bool {
+        self.state.withLock { state in
+            guard !state.closed else { return false }
+            state.tasks.append(body)
+            // Inside the lock, so that close() cannot close the eventfd in between.
+            self.waker.wake()
+            return true
+        }
     }
 
     /// Takes every queued closure (on the loop thread).
     fileprivate func drain() -> [@Sendable () -> Void] {
-        self.tasks.withLock { tasks in
-            defer { tasks.removeAll(keepingCapacity: true) }
-            return tasks
+        self.state.withLock { state in
+            defer { state.tasks.removeAll(keepingCapacity: true) }
+            return state.tasks
+        }
+    }
+
+    /// Refuses further work; called before the loop closes its eventfd.
+    fileprivate func close() {
+        self.state.withLock { state in
+            state.closed = true
+            state.tasks.removeAll()
         }
     }
 }
@@ -159,6 +180,7 @@ public final class EventLoop {
     }
 
     deinit {
+        self.inbox.close()
         Glibc.close(self.timerFD)
         Glibc.close(self.wakeFD)
         Glibc.close(self.epoll)

@@ -161,7 +161,8 @@ public enum ReplicationCodec {
         return output
     }
 
-    private static func appendUpdate(_ update: UpdateMessage, to output: inout [UInt8]) {
+    /// Appends the fields of one `Update` message (without its own tag and length).
+    public static func appendUpdate(_ update: UpdateMessage, to output: inout [UInt8]) {
         if !update.view.isEmpty { ProtoWire.appendStringField(1, update.view, to: &output) }
         for entry in update.key {
             ProtoWire.appendMessageField(2, to: &output) { Self.appendMapEntry(entry, to: &$0) }

@@ -3,7 +3,7 @@
 // The single writer thread: takes validated batches from a bounded queue and commits them in groups.
 
 public import FreshetCore
-public import FreshetPosix
+internal import FreshetPosix
 public import FreshetStorage
 import Synchronization
 

@@ -30,8 +30,10 @@ public final class FeatureStore: Sendable {
     public let environment: Environment
     /// The registry the store was opened with.
     public let registry: Registry
-    private let viewDatabases: [String: Database]
-    private let meta: Database
+    /// Each view's database, by view name.
+    public let viewDatabases: [String: Database]
+    /// The metadata database: schemas (`schema/<view>`) and replication positions (`position/<source>`).
+    public let meta: Database
 
     /// Opens (creating when needed) the store in `directory` for `registry`, creating each view's database.
     /// - Throws: ``StorageError`` when LMDB cannot open the directory; ``StoreError`` when a stored schema
@@ -161,7 +163,9 @@ public final class FeatureStore: Sendable {
         try self.environment.write { transaction in
             var key: [UInt8] = []
             while let row = try source.next() {
-                precondition(row.values.count == view.features.count, "row values must match the view's features")
+                precondition(
+                    row.isDelete || row.values.count == view.features.count, "row values must match the view's features"
+                )
                 key.removeAll(keepingCapacity: true)
                 EntityKey.encode(row.key, into: &key)
                 let stored = try key.withUnsafeBytes { try transaction.get(database, key: $0) }
@@ -169,7 +173,8 @@ public final class FeatureStore: Sendable {
                     summary.skippedOlder += 1
                     continue
                 }
-                let encoded = StoredRow.encode(values: row.values, eventTime: row.eventTime, ingestTime: ingestTime)
+                let encoded = StoredRow.encode(
+                    values: row.values, eventTime: row.eventTime, ingestTime: ingestTime, tombstone: row.isDelete)
                 if encoded.count > Self.maxRowBytes {
                     throw RowFileError(
                         file: source.file, line: row.line,

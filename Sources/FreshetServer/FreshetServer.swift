@@ -6,6 +6,7 @@ public import FreshetCore
 public import FreshetGRPC
 internal import FreshetPosix
 internal import FreshetProto
+internal import FreshetReplication
 import Synchronization
 
 /// Everything `freshet serve` needs.
@@ -27,12 +28,16 @@ public struct ServeOptions: Sendable {
 public enum FreshetMethods {
     public static let getFeatures = "/freshet.v1.FeatureServing/GetFeatures"
     public static let healthCheck = "/grpc.health.v1.Health/Check"
+    public static let replicate = "/freshet.v1.Replication/Replicate"
+    public static let getPosition = "/freshet.v1.Replication/GetPosition"
 }
 
 /// The health state shared by every loop: SERVING once the store is open, NOT_SERVING while draining.
 final class HealthState: Sendable {
     private let serving = Atomic<Bool>(false)
-    static let knownServices: Set<String> = ["", "freshet.v1.FeatureServing", "grpc.health.v1.Health"]
+    static let knownServices: Set<String> = [
+        "", "freshet.v1.FeatureServing", "freshet.v1.Replication", "grpc.health.v1.Health",
+    ]
 
     func set(serving: Bool) {
         self.serving.store(serving, ordering: .releasing)
@@ -73,6 +78,10 @@ public enum FreshetServer {
                     plan: QueryPlan(service: service.name, registry: options.registry), store: store,
                     serviceName: service.name))
         }
+        let writer = try ReplicationWriter(environment: store.environment, meta: store.meta, logger: logger)
+        let replication = ReplicationService(
+            validator: UpdateValidator(registry: options.registry, databases: store.viewDatabases), writer: writer,
+            logger: logger)
         let health = HealthState()
         let limits = options.limits
         let server = GRPCServer(configuration: options.grpc, logger: logger) { [plans] _ in
@@ -80,9 +89,16 @@ public enum FreshetServer {
             let lookups = try FeatureLookupService(store: store, servicePlans: plans, limits: limits, logger: logger)
             router.addUnary(FreshetMethods.getFeatures, lookups.getFeatures)
             router.addUnary(FreshetMethods.healthCheck, health.check)
+            router.addStreaming(FreshetMethods.replicate, replication.replicate)
+            router.addUnary(FreshetMethods.getPosition, replication.getPosition)
             return router
         }
-        try server.start()
+        do {
+            try server.start()
+        } catch {
+            writer.stop()
+            throw error
+        }
         health.set(serving: true)
         let counts = (try? store.rowCounts()) ?? []
         logger.info(
@@ -93,6 +109,7 @@ public enum FreshetServer {
                 "views": counts.map { "\($0.view)=\($0.rows)" }.joined(separator: ","),
                 "services": options.registry.services.map(\.name).joined(separator: ","),
                 "max_rows": String(options.limits.maxRows), "max_message_bytes": String(options.grpc.maxMessageBytes),
+                "sync": options.store.durable ? "full" : "none",
                 "open_files_limit": String(openFiles),
             ])
         Console.out("listening \(server.endpoint)\n")
@@ -113,6 +130,9 @@ public enum FreshetServer {
             }
         }
         server.wait()
+        // Commits what was handed over before the loops stopped (its acks can no longer be sent; producers resume
+        // from GetPosition).
+        writer.stop()
         logger.info("stopped")
         return 0
     }

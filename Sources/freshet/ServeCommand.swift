@@ -43,6 +43,11 @@ enum ServeCommand {
             name: "map-size", kind: .value(placeholder: "SIZE"),
             help: "LMDB map size, the most the store may grow to (default 4GiB)"),
         FlagSpec(
+            name: "sync", kind: .value(placeholder: "MODE"),
+            help:
+                "full (default): a replication ack waits for fsync; none: no fsync, UNSAFE (a crash can lose acked updates; tests and benchmarks only)"
+        ),
+        FlagSpec(
             name: "drain-timeout", kind: .value(placeholder: "DURATION"),
             help: "how long SIGTERM waits for open calls (default 10s)"),
         FlagSpec(
@@ -55,7 +60,7 @@ enum ServeCommand {
             Console.out(
                 usage(
                     "freshet serve --data DIR --registry FILE [--listen HOST:PORT] [options]",
-                    "Serves freshet.v1.FeatureServing/GetFeatures and grpc.health.v1.Health/Check over gRPC (HTTP/2\ncleartext). Prints 'listening HOST:PORT' once it accepts connections. SIGTERM drains and exits 0.",
+                    "Serves freshet.v1.FeatureServing/GetFeatures, freshet.v1.Replication (Replicate, GetPosition) and\ngrpc.health.v1.Health/Check over gRPC (HTTP/2 cleartext). Prints 'listening HOST:PORT' once it accepts connections. SIGTERM drains and exits 0.",
                     Self.specs))
             return 0
         }
@@ -89,6 +94,11 @@ enum ServeCommand {
         var options = ServeOptions(dataDirectory: data, registry: registry, grpc: grpc)
         options.limits.maxRows = try flags.integer("max-rows", default: 10_000, range: 1...1_000_000)
         options.store.mapSize = try flags.byteSize("map-size", default: 4 << 30)
+        switch flags.value("sync") ?? "full" {
+        case "full": options.store.durable = true
+        case "none": options.store.durable = false
+        case let other: throw UsageError("--sync must be full or none, not '\(other)'")
+        }
         let logger = Logger(level: logLevel)
         logger.info("starting", ["version": freshetVersion, "registry": registryPath, "data": data])
         return try FreshetServer.serve(options, logger: logger)

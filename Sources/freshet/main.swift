@@ -1,6 +1,6 @@
 // Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
 //
-// The `freshet` command: dispatches to serve, load, get, stats and version.
+// The `freshet` command: dispatches to serve, load, get, push, stats and version.
 
 import FreshetCore
 import FreshetPosix
@@ -17,6 +17,7 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws 
     ("serve", "serve GetFeatures over gRPC from a data directory", ServeCommand.run),
     ("load", "bulk-load a CSV or JSONL file into a feature view", LoadCommand.run),
     ("get", "look up features on a running server", GetCommand.run),
+    ("push", "stream a file's updates into one or many servers (replication)", PushCommand.run),
     ("stats", "show the views and row counts of a data directory", StatsCommand.run),
     (
         "version", "print the version",

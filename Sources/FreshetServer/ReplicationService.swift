@@ -1,0 +1,196 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// `freshet.v1.Replication`: the Replicate stream (checked on the loop, applied by the writer, acked after commit)
+// and GetPosition.
+
+internal import FreshetCore
+internal import FreshetGRPC
+internal import FreshetPosix
+internal import FreshetProto
+internal import FreshetReplication
+internal import FreshetStorage
+
+/// The replication endpoints of one server, shared by every event loop.
+///
+/// Thread safety: immutable; the validator is a value and the writer is thread-safe. Each call object it makes is
+/// confined to its loop.
+final class ReplicationService: Sendable {
+    let validator: UpdateValidator
+    let writer: ReplicationWriter
+    let logger: Logger
+    /// Batches of one stream that may wait for their commit at once; past it the stream stops being read.
+    static let maxBatchesInFlightPerStream = 64
+
+    init(validator: UpdateValidator, writer: ReplicationWriter, logger: Logger) {
+        self.validator = validator
+        self.writer = writer
+        self.logger = logger
+    }
+
+    /// `Replicate`: starts one stream's call.
+    func replicate(
+        _ context: ServerCallContext, _ responder: ServerStreamResponder
+    ) throws(GRPCStatus)
+        -> any StreamingCall
+    {
+        if self.writer.isStopping {
+            throw GRPCStatus(.unavailable, "the server is shutting down; reconnect and resume from GetPosition")
+        }
+        return ReplicateCall(service: self, responder: responder)
+    }
+
+    /// `GetPosition`: the source's position and counters.
+    func getPosition(
+        _ request: UnsafeRawBufferPointer, _ context: ServerCallContext, _ response: inout [UInt8]
+    ) throws(GRPCStatus) {
+        guard let source = ReplicationCodec.decodePositionRequest(request) else {
+            throw GRPCStatus(.invalidArgument, "the request is not a valid freshet.v1.GetPositionRequest")
+        }
+        guard !source.isEmpty else {
+            throw GRPCStatus(.invalidArgument, "source is empty; name the producer")
+        }
+        let position: SourcePosition
+        do {
+            position = try self.writer.position(of: source)
+        } catch let error as StorageError {
+            throw grpcStatus(for: error)
+        } catch {
+            throw GRPCStatus(.internalError, "cannot read the position")
+        }
+        ReplicationCodec.appendPosition(position.message(source: source), to: &response)
+    }
+}
+
+/// One `Replicate` stream: decodes and checks each batch on the loop, hands it to the writer, and sends its ack
+/// when the writer reports the commit. Acks go out in batch order (the writer commits in queue order).
+///
+/// A bad batch (or a gap) ends the stream, but only after the batches already handed to the writer are answered,
+/// so the producer learns exactly what was applied.
+///
+/// Thread affinity: loop-confined; the writer's callbacks come back through the loop's inbox.
+final class ReplicateCall: StreamingCall {
+    private let service: ReplicationService
+    private let responder: ServerStreamResponder
+    /// The stream's source, set by its first batch.
+    private var source: String?
+    private var inFlight = 0
+    /// A batch already checked but refused by a full writer queue; it is offered again as the same message.
+    private var held: ValidatedBatch?
+    /// The status to end with once ``inFlight`` reaches zero.
+    private var failure: GRPCStatus?
+    private var ended = false
+    private var closedStream = false
+    private var waitingForAck = false
+    private var messages = 0
+
+    init(service: ReplicationService, responder: ServerStreamResponder) {
+        self.service = service
+        self.responder = responder
+    }
+
+    func received(_ message: UnsafeRawBufferPointer) -> Bool {
+        if self.failure != nil || self.closedStream { return true }
+        if self.inFlight >= ReplicationService.maxBatchesInFlightPerStream {
+            self.waitingForAck = true
+            return false
+        }
+        let batch: ValidatedBatch
+        if let held = self.held {
+            batch = held
+        } else {
+            self.messages += 1
+            guard let decoded = ReplicationCodec.decodeBatch(message) else {
+                self.fail(
+                    GRPCStatus(
+                        .invalidArgument, "message \(self.messages) of the stream is not a valid freshet.v1.UpdateBatch"
+                    ))
+                return true
+            }
+            if let source = self.source, decoded.source != source {
+                self.fail(
+                    GRPCStatus(
+                        .invalidArgument,
+                        "batch first_sequence \(decoded.firstSequence): source '\(decoded.source.prefix(255))' differs from the stream's source '\(source)'; use one stream per source"
+                    ))
+                return true
+            }
+            do {
+                batch = try self.service.validator.validate(decoded)
+            } catch {
+                self.fail(GRPCStatus(.invalidArgument, error.message))
+                return true
+            }
+            self.source = decoded.source
+        }
+        let call = LoopBound(self)
+        let inbox = self.responder.inbox
+        let first = batch.firstSequence
+        let accepted = self.service.writer.submit(
+            batch,
+            completion: { outcome in inbox.execute { call.value.completed(outcome, firstSequence: first) } },
+            onRoom: { inbox.execute { call.value.room() } })
+        guard accepted else {
+            if self.service.writer.isStopping {
+                self.held = nil
+                self.fail(
+                    GRPCStatus(.unavailable, "the server is shutting down; reconnect and resume from GetPosition"))
+                return true
+            }
+            self.held = batch
+            return false
+        }
+        self.held = nil
+        self.inFlight += 1
+        return true
+    }
+
+    func requestEnded() {
+        self.ended = true
+        self.finishIfDone()
+    }
+
+    func closed() {
+        self.closedStream = true
+    }
+
+    /// The writer has room again: offer the held batch.
+    private func room() {
+        self.responder.resume()
+    }
+
+    private func completed(_ outcome: ApplyOutcome, firstSequence: UInt64) {
+        self.inFlight -= 1
+        switch outcome {
+        case .applied(let ack):
+            if self.failure == nil {
+                var bytes: [UInt8] = []
+                ReplicationCodec.appendAck(ack, to: &bytes)
+                self.responder.send(bytes)
+            }
+        case .gap(let expected):
+            self.fail(
+                GRPCStatus(
+                    .failedPrecondition,
+                    "batch first_sequence \(firstSequence) of source '\(self.source ?? "")' leaves a gap: this region has applied up to \(expected - 1), so the next batch must start at sequence \(expected)"
+                ))
+        case .failed(let error):
+            self.fail(grpcStatus(for: error))
+        }
+        if self.waitingForAck {
+            self.waitingForAck = false
+            self.responder.resume()
+        }
+        self.finishIfDone()
+    }
+
+    private func fail(_ status: GRPCStatus) {
+        if self.failure == nil { self.failure = status }
+        self.held = nil
+        self.finishIfDone()
+    }
+
+    private func finishIfDone() {
+        guard self.inFlight == 0, self.failure != nil || self.ended else { return }
+        self.responder.finish(self.failure ?? .ok)
+    }
+}

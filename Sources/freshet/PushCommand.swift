@@ -1,0 +1,174 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// `freshet push`: a CSV or JSONL file as one source's update stream, into one or many servers.
+
+import FreshetCore
+import FreshetPosix
+import FreshetProto
+import FreshetReplication
+import Synchronization
+
+enum PushCommand {
+    static let specs: [FlagSpec] = [
+        FlagSpec(
+            name: "server", kind: .value(placeholder: "HOST:PORT[,HOST:PORT...]"),
+            help: "the servers (regions) to feed; each is fed on its own"),
+        FlagSpec(
+            name: "source", kind: .value(placeholder: "NAME"),
+            help: "the producer's source name; positions are kept per source"),
+        FlagSpec(
+            name: "registry", kind: .value(placeholder: "FILE"),
+            help: "registry JSON (the servers' registry): types the file's values"),
+        FlagSpec(name: "view", kind: .value(placeholder: "VIEW"), help: "the feature view the file updates"),
+        FlagSpec(
+            name: "jsonl", kind: .value(placeholder: "FILE"),
+            help:
+                "JSON lines {\"entity\":{..},\"event_time\":..,\"features\":{..}}; \"op\":\"delete\" (no features) deletes"
+        ),
+        FlagSpec(
+            name: "csv", kind: .value(placeholder: "FILE"), help: "CSV with a header naming the join keys and features"),
+        FlagSpec(
+            name: "event-time-column", kind: .value(placeholder: "NAME"),
+            help: "column (CSV) or member (JSONL) holding each update's ISO 8601 event time"),
+        FlagSpec(
+            name: "event-time", kind: .value(placeholder: "ISO8601"),
+            help: "one event time for every update (CSV default: now)"),
+        FlagSpec(name: "batch-rows", kind: .value(placeholder: "N"), help: "updates per batch (default 500)"),
+        FlagSpec(
+            name: "window", kind: .value(placeholder: "N"), help: "batches in flight (unacked) per server (default 8)"
+        ),
+        FlagSpec(
+            name: "give-up-after", kind: .value(placeholder: "DURATION"),
+            help: "stop feeding a server that made no progress for this long (default 2m)"),
+    ]
+
+    static func run(_ arguments: [String]) throws -> Int32 {
+        if arguments.contains("--help") {
+            Console.out(
+                usage(
+                    "freshet push --server HOST:PORT[,...] --source NAME --registry FILE --view VIEW (--jsonl FILE | --csv FILE) [options]",
+                    """
+                    Streams the file's rows as updates of one source to every server (freshet.v1.Replication). Update i
+                    of the file (1-based, blank lines not counted) has sequence i, so a rerun sends only what a server
+                    lacks: each server is asked for its position first, and resumes after it. Servers are fed
+                    independently; one that drops is reconnected with backoff. Prints progress per server; exits 0
+                    only when every server has acked every update.
+                    """,
+                    Self.specs))
+            return 0
+        }
+        let flags = try Flags(arguments, specs: Self.specs)
+        let servers = try flags.required("server").split(separator: ",", omittingEmptySubsequences: false).map {
+            text in
+            do {
+                return try Endpoint(parsing: String(text))
+            } catch {
+                throw UsageError("--server: '\(text)': \(error)")
+            }
+        }
+        let source = try flags.required("source")
+        guard !source.isEmpty, source.utf8.count <= UpdateValidator.maxSourceBytes else {
+            throw UsageError("--source must be 1 to \(UpdateValidator.maxSourceBytes) bytes")
+        }
+        let registry = try loadRegistry(try flags.required("registry"))
+        let viewName = try flags.required("view")
+        guard let view = registry.view(named: viewName), let entity = registry.entity(named: view.entity) else {
+            throw UsageError(
+                "--view: the registry has no feature view '\(viewName)' (it has: \(registry.views.map(\.name).joined(separator: ", ")))"
+            )
+        }
+        let csv = flags.value("csv")
+        let jsonl = flags.value("jsonl")
+        guard (csv == nil) != (jsonl == nil) else { throw UsageError("give exactly one of --csv and --jsonl") }
+        if flags.isSet("event-time") && flags.isSet("event-time-column") {
+            throw UsageError("give at most one of --event-time and --event-time-column")
+        }
+        var options = FeedOptions(source: source)
+        options.batchRows = try flags.integer("batch-rows", default: 500, range: 1...100_000)
+        options.window = try flags.integer("window", default: 8, range: 1...1024)
+        options.giveUpAfter = try flags.duration("give-up-after", default: .seconds(120)) ?? .seconds(120)
+        guard options.giveUpAfter > .zero else { throw UsageError("--give-up-after must be more than 0") }
+
+        var eventTime: EventTimeSource
+        if let text = flags.value("event-time") {
+            do {
+                eventTime = .fixed(try Timestamp(iso8601: text))
+            } catch {
+                throw UsageError("--event-time: \(error)")
+            }
+        } else if let column = flags.value("event-time-column") {
+            eventTime = .column(column)
+        } else {
+            eventTime = csv != nil ? .fixed(Timestamp.now()) : .column("event_time")
+        }
+        let path = csv ?? jsonl!
+        let bytes: [UInt8]
+        do {
+            bytes = try FileIO.readAll(path)
+        } catch {
+            throw CommandError("cannot read \(path): \(error)")
+        }
+        // Every line is parsed and checked before anything is sent: a bad line sends nothing.
+        let rows: [ParsedRow]
+        if csv != nil {
+            rows = try RowFile.readCSV(bytes, file: path, view: view, entity: entity, eventTime: eventTime)
+        } else {
+            rows = try RowFile.readJSONL(bytes, file: path, view: view, entity: entity, eventTime: eventTime)
+        }
+        let updates = EncodedUpdates(
+            rows.lazy.map { row in Self.update(row, view: view, entity: entity) })
+        Console.out(
+            "push: \(updates.count) updates of view \(viewName) from \(path), source '\(source)', to \(servers.count) server(s)\n"
+        )
+
+        let started = ContinuousClock.now
+        let results = Mutex<[Int: FeedResult]>([:])
+        var threads: [OSThread] = []
+        for (index, endpoint) in servers.enumerated() {
+            let feeder = ServerFeeder(
+                endpoint: endpoint, updates: updates, options: options, report: { Console.out("push: \($0)\n") })
+            threads.append(
+                try OSThread(name: "push-\(index)") { [feeder] in
+                    let result = feeder.run()
+                    results.withLock { $0[index] = result }
+                })
+        }
+        threads.forEach { $0.join() }
+        let elapsed = ContinuousClock.now - started
+        var failed = 0
+        for (index, endpoint) in servers.enumerated() {
+            switch results.withLock({ $0[index] }) {
+            case .done(let position):
+                Console.out(
+                    "push: \(endpoint): done: position \(position.appliedSequence) of \(updates.count) (written \(position.written), superseded \(position.superseded), duplicates skipped \(position.duplicates)) in \(elapsed.formatted)\n"
+                )
+            case .failed(let reason):
+                failed += 1
+                Console.error("push: \(endpoint): FAILED: \(reason)\n")
+            case nil:
+                failed += 1
+                Console.error("push: \(endpoint): FAILED: the feeder did not report\n")
+            }
+        }
+        if failed > 0 {
+            Console.error("push: \(failed) of \(servers.count) server(s) did not ack every update\n")
+            return 1
+        }
+        return 0
+    }
+
+    /// A parsed row as an update message (join keys and features by name).
+    static func update(_ row: ParsedRow, view: FeatureView, entity: Entity) -> UpdateMessage {
+        let key = zip(entity.joinKeys, row.key).map { joinKey, value -> NamedValue in
+            switch value {
+            case .string(let text): NamedValue(joinKey.name, .string(text))
+            case .int64(let number): NamedValue(joinKey.name, .int64(number))
+            }
+        }
+        if row.isDelete {
+            return UpdateMessage(view: view.name, key: key, eventTime: row.eventTime, change: .delete)
+        }
+        let values = zip(view.features, row.values).map { NamedValue($0.name, $1) }
+        return UpdateMessage(view: view.name, key: key, eventTime: row.eventTime, change: .upsert(values))
+    }
+}

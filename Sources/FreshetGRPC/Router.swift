@@ -42,6 +42,14 @@ public protocol StreamingCall: AnyObject {
     /// The stream is gone: answered and closed, reset by the client, or its connection closed. Called once; the
     /// responder does nothing after it.
     func closed()
+    /// The server is shutting down gracefully (GOAWAY sent): finish what is in progress and end the call soon,
+    /// since the connection closes once its calls are done (or at the drain timeout).
+    func draining()
+}
+
+extension StreamingCall {
+    /// By default a call ignores the drain and ends by itself.
+    public func draining() {}
 }
 
 /// Starts a streaming call: returns the object that receives its messages, or throws the status to refuse it with.

@@ -205,6 +205,9 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         self.goingAway = true
         self.session.goAway()
         self.loop.markDirty(self)
+        for stream in Array(self.streams.values) {
+            stream.call?.draining()
+        }
     }
 
     /// Closes the socket at once. Pending calls are dropped (their clients see the connection close).

@@ -153,6 +153,13 @@ final class ReplicateCall: StreamingCall {
         self.closedStream = true
     }
 
+    /// A graceful shutdown: take no more batches, answer the ones handed to the writer, then end with UNAVAILABLE
+    /// so the producer resumes elsewhere or after the restart.
+    func draining() {
+        self.fail(
+            GRPCStatus(.unavailable, "the server is shutting down; reconnect and resume from GetPosition"))
+    }
+
     /// The writer has room again: offer the held batch.
     private func room() {
         self.responder.resume()

@@ -33,7 +33,7 @@ enum GetCommand {
                     "freshet get [--server HOST:PORT] (--service S | --features view:feature[,...])\n"
                         + "           --row key=value[,key=value] [--row ...] [--max-staleness DURATION] [--timeout DURATION]"
                         + " [--json]",
-                    "Calls GetFeatures and prints each row's status, values, event_time and ingest_time per view.\nExits 1 with the gRPC status on error.",
+                    "Calls GetFeatures and prints each row's status, age (now - event_time), event_time, ingest_time and values per view.\nExits 1 with the gRPC status on error.",
                     Self.specs))
             return 0
         }
@@ -70,10 +70,11 @@ enum GetCommand {
             throw CommandError("\(response.status.code): \(response.status.message)")
         }
         let decoded = try FeaturesResponse(decoding: message)
+        let now = Timestamp.now()
         if flags.isSet("json") {
-            print(Self.json(decoded, rows: rows))
+            print(Self.json(decoded, rows: rows, now: now))
         } else {
-            print(Self.text(decoded, rows: rows), terminator: "")
+            print(Self.text(decoded, rows: rows, now: now), terminator: "")
         }
         return 0
     }
@@ -117,7 +118,19 @@ enum GetCommand {
         }
     }
 
-    static func text(_ response: FeaturesResponse, rows: [[(String, FeaturesRequest.Key)]]) -> String {
+    /// A row's age (now - event_time) for people: `850ms`, `42s`, `5m 3s`, `2h 10m`, `412d 3h`; negative ages (an
+    /// event time ahead of this clock) get a leading `-`.
+    static func ageText(_ age: Duration) -> String {
+        if age < .zero { return "-" + Self.ageText(.zero - age) }
+        let (seconds, attoseconds) = age.components
+        if seconds < 1 { return "\(attoseconds / 1_000_000_000_000_000)ms" }
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m \(seconds % 60)s" }
+        if seconds < 86_400 { return "\(seconds / 3600)h \(seconds % 3600 / 60)m" }
+        return "\(seconds / 86_400)d \(seconds % 86_400 / 3600)h"
+    }
+
+    static func text(_ response: FeaturesResponse, rows: [[(String, FeaturesRequest.Key)]], now: Timestamp) -> String {
         var output = ""
         let width = response.views.map(\.name.count).max() ?? 0
         for (index, results) in response.rows.enumerated() {
@@ -126,7 +139,9 @@ enum GetCommand {
             for (view, result) in zip(response.views, results) {
                 let name = view.name + String(repeating: " ", count: width - view.name.count)
                 var line = "  \(name)  \(result.status.rawValue)"
-                if let eventTime = result.eventTime { line += "  event_time=\(eventTime.iso8601)" }
+                if let eventTime = result.eventTime {
+                    line += "  age=\(Self.ageText(now - eventTime))  event_time=\(eventTime.iso8601)"
+                }
                 if let ingestTime = result.ingestTime { line += "  ingest_time=\(ingestTime.iso8601)" }
                 output += line + "\n"
                 if result.status != .notFound {
@@ -140,7 +155,7 @@ enum GetCommand {
         return output
     }
 
-    static func json(_ response: FeaturesResponse, rows: [[(String, FeaturesRequest.Key)]]) -> String {
+    static func json(_ response: FeaturesResponse, rows: [[(String, FeaturesRequest.Key)]], now: Timestamp) -> String {
         var writer = JSONWriter(pretty: true)
         writer.beginObject()
         writer.key("views")
@@ -188,6 +203,13 @@ enum GetCommand {
                 if let time = result.eventTime { writer.writeString(time.iso8601) } else { writer.writeNull() }
                 writer.key("ingest_time")
                 if let time = result.ingestTime { writer.writeString(time.iso8601) } else { writer.writeNull() }
+                writer.key("age_seconds")
+                if let time = result.eventTime {
+                    let (seconds, attoseconds) = (now - time).components
+                    writer.writeDouble(Double(seconds) + Double(attoseconds) / 1e18)
+                } else {
+                    writer.writeNull()
+                }
                 writer.key("values")
                 writer.beginObject()
                 for (feature, value) in zip(view.features, result.values) {

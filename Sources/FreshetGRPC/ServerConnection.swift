@@ -638,6 +638,8 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         guard let call = stream.call, let responder = stream.responder else { return }
         while stream.deframer.messageCount > 0 && !responder.finished {
             let taken = stream.deframer.withMessage(0) { call.received($0) }
+            // The call may have ended itself while handling the message (which discards what the stream held).
+            if responder.finished { break }
             if !taken {
                 stream.paused = true
                 break

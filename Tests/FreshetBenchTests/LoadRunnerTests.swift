@@ -208,7 +208,9 @@ struct LoadRunTests {
             options.drainLimit = .milliseconds(200)
             let started = ContinuousClock.now
             let result = try Benchmark.grpc(endpoint: endpoint, payloads: payloads(endpoint), options: options)
-            #expect(ContinuousClock.now - started < .seconds(4))
+            // A generous bound (the run itself takes about 0.7 s): a backlog that cost time per request would take
+            // minutes for these 5 million; a loaded CI machine must not fail it.
+            #expect(ContinuousClock.now - started < .seconds(20))
             #expect(result.requests >= 4_900_000 && result.requests <= 5_000_000, "\(result.requests)")
             #expect(result.errors["TIMEOUT (never sent)", default: 0] > 4_000_000)
             #expect(result.succeeded > 0 && result.succeeded < 1_000_000)

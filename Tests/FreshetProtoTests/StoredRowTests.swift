@@ -45,14 +45,62 @@ struct StoredRowTests {
             values: [.int64(1), .string("x")], eventTime: Timestamp(seconds: 1), ingestTime: Timestamp(seconds: 2))
         var wrongFormat = good
         wrongFormat[0] = 9
+        // Format 2 with no origin source: the offset table starts at byte 29; offset[1] (the first segment's end) is at 33.
         var badOffset = good
-        badOffset[24] = 0xff  // the second segment's end offset points past the row
+        badOffset[33] = 0xff  // the first segment's end offset points past the row
+        var badSourceLength = good
+        badSourceLength[28] = 200  // the origin source name runs past the row
         var damaged: [[UInt8]] = [
-            [], Array(good.prefix(19)), Array(good.prefix(good.count - 1)), wrongFormat, badOffset,
+            [], Array(good.prefix(19)), Array(good.prefix(good.count - 1)), wrongFormat, badOffset, badSourceLength,
         ]
-        damaged.append(Array(good.prefix(23)))
+        damaged.append(Array(good.prefix(27)))  // inside the origin header
+        damaged.append(Array(good.prefix(31)))  // inside the offset table
         for bytes in damaged {
             #expect(bytes.withUnsafeBytes { StoredRowView($0) } == nil, "\(bytes)")
+        }
+    }
+
+    @Test func theOriginOfTheWritingUpdateIsKept() {
+        let row = StoredRow.encode(
+            optionalValues: [.double(1.5), nil, .null], eventTime: Timestamp(seconds: 10),
+            ingestTime: Timestamp(seconds: 11),
+            originSource: Array("central-weather".utf8), originSequence: 12_345_678_901)
+        row.withUnsafeBytes { bytes in
+            guard let view = StoredRowView(bytes) else {
+                Issue.record("a format 2 row does not read back")
+                return
+            }
+            #expect(Array(view.originSource) == Array("central-weather".utf8))
+            #expect(view.originSequence == 12_345_678_901)
+            #expect(view.decodeValues() == [.double(1.5), nil, .null], "nil is stored as missing, apart from null")
+            #expect(view.eventTime == Timestamp(seconds: 10))
+        }
+        let tombstone = StoredRow.encode(
+            values: [], eventTime: Timestamp(seconds: 3), ingestTime: Timestamp(seconds: 4), tombstone: true,
+            originSource: Array("s".utf8), originSequence: 7)
+        tombstone.withUnsafeBytes { bytes in
+            #expect(StoredRowView(bytes)?.isTombstone == true)
+            #expect(StoredRowView(bytes)?.valueCount == 0)
+        }
+    }
+
+    @Test func formatOneRowsWrittenBeforeReplicationStillRead() {
+        // Format 1 is format 2 without the origin fields (bytes 20..<29 + source name) and with format byte 1.
+        let current = StoredRow.encode(
+            values: [.int64(42), .string("old")], eventTime: Timestamp(seconds: 5), ingestTime: Timestamp(seconds: 6),
+            originSource: Array("ab".utf8), originSequence: 9)
+        var formatOne = Array(current[0..<20]) + Array(current[(29 + 2)...])
+        formatOne[0] = 1
+        formatOne.withUnsafeBytes { bytes in
+            guard let view = StoredRowView(bytes) else {
+                Issue.record("a format 1 row no longer reads")
+                return
+            }
+            #expect(view.decodeValues() == [.int64(42), .string("old")])
+            #expect(view.eventTime == Timestamp(seconds: 5))
+            #expect(view.ingestTime == Timestamp(seconds: 6))
+            #expect(view.originSource.isEmpty)
+            #expect(view.originSequence == 0)
         }
     }
 }

@@ -21,9 +21,6 @@ public struct ValidatedBatch: Sendable {
     public var source: String
     public var firstSequence: UInt64
     public var updates: [ValidatedUpdate]
-
-    /// The sequence of the last update (`firstSequence - 1` for an empty batch).
-    public var lastSequence: UInt64 { self.firstSequence + UInt64(self.updates.count) - 1 }
 }
 
 /// A batch refused by the checks; `message` names the batch, the update and the field.

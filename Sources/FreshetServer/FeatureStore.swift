@@ -4,6 +4,7 @@
 
 public import FreshetCore
 internal import FreshetProto
+internal import FreshetReplication
 public import FreshetStorage
 
 /// Settings for opening a store.
@@ -222,13 +223,27 @@ struct ArrayRowSource: RowSource {
 public struct StoreStatistics: Sendable {
     public struct View: Sendable {
         public var name: String
+        /// Live rows (entries that are not tombstones).
         public var rows: Int
+        /// Tombstones: deleted rows kept with their delete's event time.
+        public var deleted: Int
         public var features: Int
+    }
+
+    /// A replication source's position and counters.
+    public struct Source: Sendable {
+        public var name: String
+        public var appliedSequence: UInt64
+        public var written: UInt64
+        public var superseded: UInt64
+        public var duplicates: UInt64
+        public var lastCommit: Timestamp?
     }
 
     public var mapSize: Int
     public var usedBytes: Int
     public var views: [View]
+    public var sources: [Source]
 }
 
 extension FeatureStore {
@@ -255,11 +270,27 @@ extension FeatureStore {
         var views: [StoreStatistics.View] = []
         for (name, features) in schemas {
             let database = try environment.database(named: Self.databaseName(view: name), create: false)
-            let rows = try environment.read { try $0.count(database) }
-            views.append(StoreStatistics.View(name: name, rows: rows, features: features))
+            var rows = 0
+            var deleted = 0
+            try environment.read { transaction in
+                try transaction.forEach(database) { _, value in
+                    if let row = StoredRowView(value), row.isTombstone { deleted += 1 } else { rows += 1 }
+                    return true
+                }
+            }
+            views.append(StoreStatistics.View(name: name, rows: rows, deleted: deleted, features: features))
+        }
+        let sources = try environment.read { transaction in
+            try ReplicationApplier(meta: meta).positions(in: transaction).map { source, position in
+                StoreStatistics.Source(
+                    name: source, appliedSequence: position.appliedSequence, written: position.written,
+                    superseded: position.superseded, duplicates: position.duplicates,
+                    lastCommit: position.lastCommitNanoseconds == 0
+                        ? nil : Timestamp(nanosecondsSinceEpoch: position.lastCommitNanoseconds))
+            }
         }
         let info = try environment.info()
-        return StoreStatistics(mapSize: info.mapSize, usedBytes: info.usedBytes, views: views)
+        return StoreStatistics(mapSize: info.mapSize, usedBytes: info.usedBytes, views: views, sources: sources)
     }
 }
 

@@ -18,7 +18,7 @@ enum StatsCommand {
             Console.out(
                 usage(
                     "freshet stats --data DIR [--json]",
-                    "Prints each stored view with its row count, and the LMDB map usage.", Self.specs))
+                    "Prints each stored view with its row count (and deleted rows kept as tombstones), each replication source's\nposition and counters, and the LMDB map usage.", Self.specs))
             return 0
         }
         let flags = try Flags(arguments, specs: Self.specs)
@@ -43,8 +43,27 @@ enum StatsCommand {
                 writer.beginObject()
                 writer.key("rows")
                 writer.writeInt64(Int64(view.rows))
+                writer.key("deleted")
+                writer.writeInt64(Int64(view.deleted))
                 writer.key("features")
                 writer.writeInt64(Int64(view.features))
+                writer.endObject()
+            }
+            writer.endObject()
+            writer.key("sources")
+            writer.beginObject()
+            for source in statistics.sources {
+                writer.key(source.name)
+                writer.beginObject()
+                for (name, value) in [
+                    ("applied_sequence", source.appliedSequence), ("written", source.written),
+                    ("superseded", source.superseded), ("duplicates", source.duplicates),
+                ] {
+                    writer.key(name)
+                    writer.writeInt64(Int64(clamping: value))
+                }
+                writer.key("last_commit")
+                if let time = source.lastCommit { writer.writeString(time.iso8601) } else { writer.writeNull() }
                 writer.endObject()
             }
             writer.endObject()
@@ -53,7 +72,13 @@ enum StatsCommand {
         } else {
             print("map: \(statistics.usedBytes) of \(statistics.mapSize) bytes used")
             for view in statistics.views {
-                print("view \(view.name): \(view.rows) rows, \(view.features) features")
+                let deleted = view.deleted > 0 ? " (+\(view.deleted) deleted)" : ""
+                print("view \(view.name): \(view.rows) rows\(deleted), \(view.features) features")
+            }
+            for source in statistics.sources {
+                print(
+                    "source \(source.name): position \(source.appliedSequence) (written \(source.written), superseded \(source.superseded), duplicates skipped \(source.duplicates)), last commit \(source.lastCommit?.iso8601 ?? "never")"
+                )
             }
         }
         return 0

@@ -95,6 +95,14 @@ struct PushEndToEndTests {
         #expect(get.status == 0, "\(get.stderr)")
         #expect(get.stdout.contains("age="), "\(get.stdout)")
         #expect(server.terminate() == 0)
+
+        // freshet stats shows the tombstone apart from live rows, and the source's position and counters.
+        let stats = freshet("stats", "--data", scratch.file("data"))
+        #expect(stats.status == 0, "\(stats.stderr)")
+        #expect(stats.stdout.contains("view weather: 2 rows (+1 deleted), 9 features"), "\(stats.stdout)")
+        #expect(
+            stats.stdout.contains("source s: position 7 (written 5, superseded 2, duplicates skipped 0)"),
+            "\(stats.stdout)")
     }
 
     @Test func aBadLineSendsNothingAndNamesTheFileAndLine() throws {

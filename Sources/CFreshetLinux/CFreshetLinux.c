@@ -3,6 +3,9 @@
 #error "CFreshetLinux needs _GNU_SOURCE (Package.swift defines it)"
 #endif
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "CFreshetLinux.h"
 
 #include <errno.h>
@@ -102,4 +105,13 @@ int CFreshetLinux_pin_to_cpu(int cpu) {
 
 int CFreshetLinux_set_thread_name(unsigned long thread, const char *name) {
     return pthread_setname_np((pthread_t)thread, name);
+}
+
+int CFreshetLinux_set_current_thread_nice(int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+}
+
+int CFreshetLinux_set_current_thread_idle(void) {
+    struct sched_param param = {.sched_priority = 0};
+    return pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) == 0 ? 0 : -1;
 }

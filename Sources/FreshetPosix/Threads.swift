@@ -51,6 +51,22 @@ public final class OSThread: Sendable {
         _ = pthread_join(self.handle, nil)
     }
 
+    /// Lowers the calling thread's scheduling priority to nice `nice` (0...19), so latency-critical threads (event
+    /// loops) preempt it when they wake: for background work such as applying replication batches.
+    /// - Returns: false when the kernel refused (the thread then runs at its old priority).
+    @discardableResult
+    public static func lowerCurrentPriority(toNice nice: Int32) -> Bool {
+        CFreshetLinux_set_current_thread_nice(nice) == 0
+    }
+
+    /// Moves the calling thread to SCHED_IDLE: it gets only the CPU time no other thread wants, and any other
+    /// thread that wakes up (an event loop with a lookup) preempts it at once.
+    /// - Returns: false when the kernel refused.
+    @discardableResult
+    public static func makeCurrentIdlePriority() -> Bool {
+        CFreshetLinux_set_current_thread_idle() == 0
+    }
+
     /// Pins the calling thread to `cpu`; returns false when the kernel refuses (for example in a restricted cpuset).
     @discardableResult
     public static func pinCurrent(toCPU cpu: Int) -> Bool {

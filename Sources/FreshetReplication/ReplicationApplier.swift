@@ -58,16 +58,6 @@ public struct SourcePosition: Hashable, Sendable {
     }
 }
 
-/// What applying one batch did.
-public enum ApplyOutcome: Sendable {
-    /// Committed (durably, with `--sync full`); the ack to send.
-    case applied(ReplicateAckMessage)
-    /// `first_sequence` is past position + 1; nothing was applied. `expected` is position + 1.
-    case gap(expected: UInt64)
-    /// The transaction failed (the store is full, an I/O error); nothing of the batch was applied.
-    case failed(StorageError)
-}
-
 /// The apply rules, run by the writer inside one write transaction per group of batches.
 ///
 /// Per batch: updates at or below the source's position are duplicates and skipped; a batch that starts past

@@ -6,7 +6,7 @@ public import FreshetCore
 public import FreshetGRPC
 internal import FreshetPosix
 internal import FreshetProto
-internal import FreshetReplication
+public import FreshetReplication
 import Synchronization
 
 /// Everything `freshet serve` needs.
@@ -16,6 +16,8 @@ public struct ServeOptions: Sendable {
     public var grpc: GRPCServerConfiguration
     public var limits = LookupLimits()
     public var store = StoreOptions()
+    /// The replication pipeline's limits and thread priority.
+    public var replication = ReplicationWriter.Options()
 
     public init(dataDirectory: String, registry: Registry, grpc: GRPCServerConfiguration) {
         self.dataDirectory = dataDirectory
@@ -78,10 +80,11 @@ public enum FreshetServer {
                     plan: QueryPlan(service: service.name, registry: options.registry), store: store,
                     serviceName: service.name))
         }
-        let writer = try ReplicationWriter(environment: store.environment, meta: store.meta, logger: logger)
-        let replication = ReplicationService(
-            validator: UpdateValidator(registry: options.registry, databases: store.viewDatabases), writer: writer,
-            logger: logger)
+        let writer = try ReplicationWriter(
+            environment: store.environment, meta: store.meta,
+            validator: UpdateValidator(registry: options.registry, databases: store.viewDatabases),
+            options: options.replication, logger: logger)
+        let replication = ReplicationService(writer: writer, logger: logger)
         let health = HealthState()
         let limits = options.limits
         let server = GRPCServer(configuration: options.grpc, logger: logger) { [plans] _ in
@@ -110,6 +113,7 @@ public enum FreshetServer {
                 "services": options.registry.services.map(\.name).joined(separator: ","),
                 "max_rows": String(options.limits.maxRows), "max_message_bytes": String(options.grpc.maxMessageBytes),
                 "sync": options.store.durable ? "full" : "none",
+                "replication_priority": options.replication.priority.rawValue,
                 "open_files_limit": String(openFiles),
             ])
         Console.out("listening \(server.endpoint)\n")

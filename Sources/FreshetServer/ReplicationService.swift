@@ -12,17 +12,15 @@ internal import FreshetStorage
 
 /// The replication endpoints of one server, shared by every event loop.
 ///
-/// Thread safety: immutable; the validator is a value and the writer is thread-safe. Each call object it makes is
+/// Thread safety: immutable; the writer (the replication pipeline) is thread-safe. Each call object it makes is
 /// confined to its loop.
 final class ReplicationService: Sendable {
-    let validator: UpdateValidator
     let writer: ReplicationWriter
     let logger: Logger
     /// Batches of one stream that may wait for their commit at once; past it the stream stops being read.
     static let maxBatchesInFlightPerStream = 64
 
-    init(validator: UpdateValidator, writer: ReplicationWriter, logger: Logger) {
-        self.validator = validator
+    init(writer: ReplicationWriter, logger: Logger) {
         self.writer = writer
         self.logger = logger
     }
@@ -61,11 +59,12 @@ final class ReplicationService: Sendable {
     }
 }
 
-/// One `Replicate` stream: decodes and checks each batch on the loop, hands it to the writer, and sends its ack
-/// when the writer reports the commit. Acks go out in batch order (the writer commits in queue order).
+/// One `Replicate` stream: reads each batch's source on the loop (the only check cheap enough to make there), hands
+/// the bytes to the replication pipeline, which decodes, checks and commits them on its own threads, and sends each
+/// batch's ack when the pipeline reports the commit. Acks go out in batch order (the pipeline keeps it).
 ///
-/// A bad batch (or a gap) ends the stream, but only after the batches already handed to the writer are answered,
-/// so the producer learns exactly what was applied.
+/// A bad batch (or a gap) ends the stream, but only after the batches already handed in are answered, so the
+/// producer learns exactly what was applied; the pipeline applies none of the stream's later batches.
 ///
 /// Thread affinity: loop-confined; the writer's callbacks come back through the loop's inbox.
 final class ReplicateCall: StreamingCall {
@@ -74,8 +73,8 @@ final class ReplicateCall: StreamingCall {
     /// The stream's source, set by its first batch.
     private var source: String?
     private var inFlight = 0
-    /// A batch already checked but refused by a full writer queue; it is offered again as the same message.
-    private var held: ValidatedBatch?
+    /// Marks this stream's batches in the pipeline, so that none is applied after one is refused.
+    private let token = ReplicationStreamToken()
     /// The status to end with once ``inFlight`` reaches zero.
     private var failure: GRPCStatus?
     private var ended = false
@@ -94,52 +93,39 @@ final class ReplicateCall: StreamingCall {
             self.waitingForAck = true
             return false
         }
-        let batch: ValidatedBatch
-        if let held = self.held {
-            batch = held
-        } else {
-            self.messages += 1
-            guard let decoded = ReplicationCodec.decodeBatch(message) else {
-                self.fail(
-                    GRPCStatus(
-                        .invalidArgument, "message \(self.messages) of the stream is not a valid freshet.v1.UpdateBatch"
-                    ))
-                return true
-            }
-            if let source = self.source, decoded.source != source {
-                self.fail(
-                    GRPCStatus(
-                        .invalidArgument,
-                        "batch first_sequence \(decoded.firstSequence): source '\(decoded.source.prefix(255))' differs from the stream's source '\(source)'; use one stream per source"
-                    ))
-                return true
-            }
-            do {
-                batch = try self.service.validator.validate(decoded)
-            } catch {
-                self.fail(GRPCStatus(.invalidArgument, error.message))
-                return true
-            }
-            self.source = decoded.source
+        guard let peeked = ReplicationCodec.peekBatch(message) else {
+            self.fail(
+                GRPCStatus(
+                    .invalidArgument,
+                    "message \(self.messages + 1) of the stream is not a valid freshet.v1.UpdateBatch"))
+            return true
+        }
+        if let source = self.source, peeked.source != source {
+            self.fail(
+                GRPCStatus(
+                    .invalidArgument,
+                    "batch first_sequence \(peeked.firstSequence): source '\(peeked.source.prefix(255))' differs from the stream's source '\(source)'; use one stream per source"
+                ))
+            return true
         }
         let call = LoopBound(self)
         let inbox = self.responder.inbox
-        let first = batch.firstSequence
+        let first = peeked.firstSequence
         let accepted = self.service.writer.submit(
-            batch,
+            Array(message), stream: self.token,
             completion: { outcome in inbox.execute { call.value.completed(outcome, firstSequence: first) } },
             onRoom: { inbox.execute { call.value.room() } })
         guard accepted else {
             if self.service.writer.isStopping {
-                self.held = nil
                 self.fail(
                     GRPCStatus(.unavailable, "the server is shutting down; reconnect and resume from GetPosition"))
                 return true
             }
-            self.held = batch
+            // Refused while the pipeline is full: the connection keeps the message and offers it again on room().
             return false
         }
-        self.held = nil
+        self.messages += 1
+        if self.source == nil { self.source = peeked.source }
         self.inFlight += 1
         return true
     }
@@ -160,7 +146,7 @@ final class ReplicateCall: StreamingCall {
             GRPCStatus(.unavailable, "the server is shutting down; reconnect and resume from GetPosition"))
     }
 
-    /// The writer has room again: offer the held batch.
+    /// The pipeline has room again: the connection offers the refused message again.
     private func room() {
         self.responder.resume()
     }
@@ -180,6 +166,15 @@ final class ReplicateCall: StreamingCall {
                     .failedPrecondition,
                     "batch first_sequence \(firstSequence) of source '\(self.source ?? "")' leaves a gap: this region has applied up to \(expected - 1), so the next batch must start at sequence \(expected)"
                 ))
+        case .rejected(let message):
+            self.fail(GRPCStatus(.invalidArgument, message))
+        case .abandoned:
+            // An earlier batch of this stream was refused; its status is normally the stream's already.
+            self.fail(
+                GRPCStatus(
+                    .aborted,
+                    "batch first_sequence \(firstSequence) was not applied: an earlier batch of the stream was refused")
+            )
         case .failed(let error):
             self.fail(grpcStatus(for: error))
         }
@@ -192,7 +187,6 @@ final class ReplicateCall: StreamingCall {
 
     private func fail(_ status: GRPCStatus) {
         if self.failure == nil { self.failure = status }
-        self.held = nil
         self.finishIfDone()
     }
 

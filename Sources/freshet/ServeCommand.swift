@@ -5,6 +5,7 @@
 import FreshetCore
 import FreshetGRPC
 import FreshetPosix
+import FreshetReplication
 import FreshetServer
 
 /// Reads and checks a registry file.
@@ -47,6 +48,10 @@ enum ServeCommand {
             help:
                 "full (default): a replication ack waits for fsync; none: no fsync, UNSAFE (a crash can lose acked updates; tests and benchmarks only)"
         ),
+        FlagSpec(
+            name: "replication-priority", kind: .value(placeholder: "MODE"),
+            help:
+                "idle (default): replication uses only CPU the lookups leave; low: nice 10; normal: as the lookups"),
         FlagSpec(
             name: "drain-timeout", kind: .value(placeholder: "DURATION"),
             help: "how long SIGTERM waits for open calls (default 10s)"),
@@ -98,6 +103,12 @@ enum ServeCommand {
         case "full": options.store.durable = true
         case "none": options.store.durable = false
         case let other: throw UsageError("--sync must be full or none, not '\(other)'")
+        }
+        if let text = flags.value("replication-priority") {
+            guard let priority = ReplicationWriter.Priority(rawValue: text) else {
+                throw UsageError("--replication-priority must be idle, low or normal, not '\(text)'")
+            }
+            options.replication.priority = priority
         }
         let logger = Logger(level: logLevel)
         logger.info("starting", ["version": freshetVersion, "registry": registryPath, "data": data])

@@ -18,7 +18,8 @@ enum StatsCommand {
             Console.out(
                 usage(
                     "freshet stats --data DIR [--json]",
-                    "Prints each stored view with its row count (and deleted rows kept as tombstones), each replication source's\nposition and counters, and the LMDB map usage.", Self.specs))
+                    "Prints each stored view with its row count (and deleted rows kept as tombstones), each replication source's\nposition and counters, and the LMDB map usage.",
+                    Self.specs))
             return 0
         }
         let flags = try Flags(arguments, specs: Self.specs)

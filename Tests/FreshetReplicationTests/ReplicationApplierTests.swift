@@ -824,13 +824,15 @@ struct ReplicationApplierTests {
                     onRoom: { rooms.withLock { $0 += 1 } })
             }
 
-            // Holding LMDB's writer lock stalls the writer thread at its first commit, so the queue cannot drain: at
-            // most the first batch is taken out, the next waits, and the one after is refused (10 + 10 > 10).
+            // Holding LMDB's writer lock stalls the writer thread at its first commit, so the pipeline cannot drain:
+            // the writer holds batch 1, the checked queue batch 2 (10 updates, its limit), the decoder batch 3 while
+            // it waits for room, and the submitted queue batch 4; batch 5 is refused (10 + 10 > 10). Earlier refusals
+            // are possible when the threads have not taken their batch yet.
             var next = 0
             try store.environment.write { _ in
                 while next < batches.count && submit(batches[next]) { next += 1 }
             }
-            #expect(next >= 1 && next <= 2, "refused at batch \(next)")
+            #expect(next >= 1 && next <= 4, "refused at batch \(next)")
             try #require(next < batches.count, "no batch was refused with the writer stalled")
             #expect(writer.counters.refusedSubmits == 1)
 
@@ -846,6 +848,78 @@ struct ReplicationApplierTests {
             #expect(acks.value.map { $0?.appliedSequence } == (1...6).map { UInt64($0 * 10) })
             #expect(try writer.position(of: "s").appliedSequence == 60)
         }
+    }
+
+    @Test("raw batches are decoded and checked off the loop; a refused one ends its stream, not the others")
+    func rawBatchesAndStreamTokens() throws {
+        try withStore { store in
+            let writer = try ReplicationWriter(
+                environment: store.environment, meta: store.meta, validator: store.validator,
+                logger: Logger(level: .error))
+            defer { writer.stop() }
+            let outcomes = Locked<[String: [ApplyOutcome]]>([:])
+            func submit(_ bytes: [UInt8], _ name: String, _ stream: ReplicationStreamToken) {
+                let accepted = writer.submit(
+                    bytes, stream: stream,
+                    completion: { outcome in outcomes.withLock { $0[name, default: []].append(outcome) } },
+                    onRoom: {})
+                #expect(accepted)
+            }
+            let bad = ReplicationStreamToken()
+            let good = ReplicationStreamToken()
+            let invalid = UpdateBatchMessage(
+                source: "a", firstSequence: 1,
+                updates: [upsert("X", at: 1, temp: 1), upsert("Y", at: 2, note: "n")]
+                    + [
+                        UpdateMessage(
+                            view: "weather", key: [NamedValue("origin", .string("Z"))], eventTime: at(3),
+                            change: .upsert([NamedValue("humidity", .double(1))]))
+                    ])
+            submit(ReplicationCodec.encode(invalid), "bad", bad)
+            // The next batch of the refused stream would be valid, but the stream has ended.
+            submit(
+                ReplicationCodec.encode(
+                    UpdateBatchMessage(source: "a", firstSequence: 1, updates: upserts("A", from: 1, count: 3))),
+                "bad", bad)
+            submit([0xff, 0xff, 0xff], "garbage", ReplicationStreamToken())
+            submit(
+                ReplicationCodec.encode(
+                    UpdateBatchMessage(source: "b", firstSequence: 1, updates: upserts("B", from: 1, count: 3))),
+                "good", good)
+            try #require(waitUntil { outcomes.withLock { $0.values.map(\.count).reduce(0, +) } == 4 })
+            let result = outcomes.value
+            guard case .rejected(let message) = result["bad"]?.first else {
+                Issue.record("the invalid batch was not rejected: \(String(describing: result["bad"]))")
+                return
+            }
+            #expect(message.contains("update 2") && message.contains("'humidity'"), "\(message)")
+            guard case .abandoned = result["bad"]?.last else {
+                Issue.record("the refused stream's next batch was not abandoned: \(String(describing: result["bad"]))")
+                return
+            }
+            guard case .rejected(let garbage) = result["garbage"]?.first else {
+                Issue.record("bytes that are no batch were not rejected")
+                return
+            }
+            #expect(garbage.contains("not a valid freshet.v1.UpdateBatch"))
+            #expect(ack(result["good"]?.first)?.appliedSequence == 3)
+            #expect(try writer.position(of: "a").appliedSequence == 0, "nothing of the refused stream was applied")
+            #expect(try writer.position(of: "b").appliedSequence == 3)
+        }
+    }
+
+    @Test("peekBatch reads the source and first sequence without decoding the updates, and refuses broken wire format")
+    func peekBatch() {
+        let bytes = ReplicationCodec.encode(
+            UpdateBatchMessage(source: "central", firstSequence: 77, updates: upserts("P", from: 77, count: 5)))
+        let peeked = bytes.withUnsafeBytes { ReplicationCodec.peekBatch($0) }
+        #expect(peeked?.source == "central")
+        #expect(peeked?.firstSequence == 77)
+        for cut in [1, 2, 5, bytes.count - 1] {
+            #expect(Array(bytes.prefix(cut)).withUnsafeBytes { ReplicationCodec.peekBatch($0) } == nil, "cut at \(cut)")
+        }
+        #expect([0xff, 0xff].withUnsafeBytes { ReplicationCodec.peekBatch($0) } == nil)
+        #expect([UInt8]().withUnsafeBytes { ReplicationCodec.peekBatch($0) }?.source == "")
     }
 
     // MARK: - Codec

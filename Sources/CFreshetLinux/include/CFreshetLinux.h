@@ -67,4 +67,12 @@ static inline void CFreshetLinux_prefetch(const void *address, unsigned long len
 /// pthread_setname_np on a thread (names are cut to 15 bytes by the kernel).
 int CFreshetLinux_set_thread_name(unsigned long thread, const char *name);
 
+/// Sets the nice value of the calling thread only (Linux keeps one per thread; setpriority with its tid).
+/// Returns 0, or -1 with errno set.
+int CFreshetLinux_set_current_thread_nice(int nice);
+
+/// Moves the calling thread to the SCHED_IDLE policy: it runs only on CPU time no normal thread wants, and a normal
+/// thread that wakes up preempts it at once. Returns 0, or -1 with errno set.
+int CFreshetLinux_set_current_thread_idle(void);
+
 #endif

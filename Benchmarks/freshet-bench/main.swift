@@ -32,6 +32,10 @@ let targetSpecs: [FlagSpec] = [
         name: "features", kind: .value(placeholder: "VIEW:FEATURE[,...]"), help: "feature refs instead of --service"),
 ]
 
+// Top-level code in main.swift runs in order: the option table below reads this, so it comes first.
+/// The most rows all prepared requests may hold together (4096 requests of 100 rows take about 40 MB).
+let maxPoolRows = 1_000_000
+
 let runSpecs: [FlagSpec] =
     [FlagSpec(name: "server", kind: .value(placeholder: "HOST:PORT"), help: "the server to load")] + keySpecs + [
         FlagSpec(name: "connections", kind: .value(placeholder: "N"), help: "connections (default 4)"),
@@ -54,8 +58,6 @@ let requestSpecs: [FlagSpec] =
         FlagSpec(name: "out", kind: .value(placeholder: "FILE"), help: "where to write the framed request")
     ]
 
-/// The most rows all prepared requests may hold together (4096 requests of 100 rows take about 40 MB).
-let maxPoolRows = 1_000_000
 
 /// The highest open-loop rate: far above what one client core can send, low enough that the schedule stays exact.
 let maxRate = 10_000_000.0

@@ -20,6 +20,13 @@ private func bench(_ arguments: [String]) -> CommandResult {
 struct BenchEndToEndTests {
     static let load = ["grpc", "--server", "127.0.0.1:1", "--service", "s", "--keys", "generated:10"]
 
+    @Test func helpNamesThePoolLimit() {
+        // Regression: the option table read the limit before main.swift had initialised it, and said "at most 0".
+        let result = bench(["grpc", "--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("at most 1000000 rows in all"), "\(result.stdout)")
+    }
+
     @Test(
         "bad command lines are refused with a message naming the flag",
         arguments: [

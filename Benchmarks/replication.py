@@ -76,7 +76,7 @@ RUNS = (3, 1000)
 # million updates).
 MAX_LOAD_STREAM = 5_000_000
 
-DONE = re.compile(r"push: (\S+): done: position (\d+) of (\d+) \(written (\d+), superseded (\d+), "
+DONE = re.compile(r"push: (\S+): done: position (\d+) of (\d+) \((?:source totals: )?written (\d+), superseded (\d+), "
                   r"duplicates skipped (\d+)\) in ([\d.]+) s")
 PROGRESS = re.compile(r"push: \S+: (\d+)/(\d+) acked")
 HEADER = re.compile(r"push: (\d+) updates of view ")

@@ -170,7 +170,7 @@ def test_registry_prefill_and_requests_agree(tmp_path):
 def test_the_final_push_line_is_read():
     output = ("push: 200000 updates of view profile from u.jsonl, source 'bench', to 1 server(s)\n"
               "push: 127.0.0.1:1: 197000/200000 acked (195520 updates/s)\n"
-              "push: 127.0.0.1:1: done: position 200000 of 200000 (written 199831, superseded 169, duplicates "
+              "push: 127.0.0.1:1: done: position 200000 of 200000 (source totals: written 199831, superseded 169, duplicates "
               "skipped 0) in 1.250 s\n")
     result = replication.parse_done(output)
     assert (result.total, result.position, result.written, result.superseded) == (200_000, 200_000, 199_831, 169)

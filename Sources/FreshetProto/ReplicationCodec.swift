@@ -105,7 +105,70 @@ public struct SourcePositionMessage: Hashable, Sendable {
 public enum ReplicationCodec {
     // MARK: - UpdateBatch
 
+    /// Where a batch has a string with a NUL byte, which protobuf-c would cut short (it hands strings over
+    /// NUL-terminated): "EWR\0x" would read as "EWR" and update another key. `nil` when there is none (or the
+    /// bytes are not wire format at all, which ``decodeBatch(_:)`` reports).
+    public static func nulInStrings(_ bytes: UnsafeRawBufferPointer) -> String? {
+        func hasNUL(_ field: WireReader.Field) -> Bool { field.wireType == 2 && field.bytes.contains(0) }
+        /// A `Value`: string_value (6) or string_list (12, its values are field 1).
+        func valueHasNUL(_ bytes: UnsafeRawBufferPointer) throws(WireReader.Malformed) -> Bool {
+            var reader = WireReader(bytes)
+            while let field = try reader.next() {
+                if field.number == 6 && hasNUL(field) { return true }
+                if field.number == 12 && field.wireType == 2 {
+                    var list = WireReader(field.bytes)
+                    while let item = try list.next() {
+                        if item.number == 1 && hasNUL(item) { return true }
+                    }
+                }
+            }
+            return false
+        }
+        /// A `map<string, Value>` entry: its name (1) or its value (2).
+        func entryHasNUL(_ bytes: UnsafeRawBufferPointer) throws(WireReader.Malformed) -> Bool {
+            var reader = WireReader(bytes)
+            while let field = try reader.next() {
+                if field.number == 1 && hasNUL(field) { return true }
+                if field.number == 2 && field.wireType == 2, try valueHasNUL(field.bytes) { return true }
+            }
+            return false
+        }
+        do {
+            var batch = WireReader(bytes)
+            var index = 0
+            while let field = try batch.next() {
+                if field.number == 1 && hasNUL(field) { return "source contains a NUL byte" }
+                guard field.number == 3, field.wireType == 2 else { continue }
+                defer { index += 1 }
+                var update = WireReader(field.bytes)
+                while let part = try update.next() {
+                    switch part.number {
+                    case 1 where hasNUL(part):
+                        return "update \(index): view contains a NUL byte"
+                    case 2 where part.wireType == 2:
+                        if try entryHasNUL(part.bytes) { return "update \(index): a key name or value contains a NUL byte" }
+                    case 4 where part.wireType == 2:
+                        var upsert = WireReader(part.bytes)
+                        while let entry = try upsert.next() {
+                            guard entry.number == 1, entry.wireType == 2 else { continue }
+                            if try entryHasNUL(entry.bytes) {
+                                return "update \(index): a feature name or string value contains a NUL byte"
+                            }
+                        }
+                    default:
+                        break
+                    }
+                }
+            }
+        } catch {
+            return nil
+        }
+        return nil
+    }
+
     /// Decodes an `UpdateBatch`; `nil` when the bytes are not one (protobuf-c refuses them).
+    ///
+    /// Strings come back cut at their first NUL byte: check ``nulInStrings(_:)`` first.
     public static func decodeBatch(_ bytes: UnsafeRawBufferPointer) -> UpdateBatchMessage? {
         guard let message = withProtobufInput(bytes, { freshet__v1__update_batch__unpack(nil, $1, $0) }) else {
             return nil
@@ -275,8 +338,13 @@ public enum ReplicationCodec {
         return output
     }
 
-    /// Decodes a `GetPositionRequest`'s source; `nil` when the bytes are not one.
+    /// Decodes a `GetPositionRequest`'s source; `nil` when the bytes are not one, or the source holds a NUL byte
+    /// (protobuf-c would cut it there and answer for another source).
     public static func decodePositionRequest(_ bytes: UnsafeRawBufferPointer) -> String? {
+        var reader = WireReader(bytes)
+        while let field = try? reader.next() {
+            if field.number == 1 && field.wireType == 2 && field.bytes.contains(0) { return nil }
+        }
         guard let message = withProtobufInput(bytes, { freshet__v1__get_position_request__unpack(nil, $1, $0) })
         else { return nil }
         defer { freshet__v1__get_position_request__free_unpacked(message, nil) }

@@ -27,6 +27,8 @@ public import FreshetCore
 /// of the view in registry order; a row written before a feature existed has fewer segments, and the missing ones
 /// read as missing values.
 public enum StoredRow {
+    /// The largest row stored (1 MiB): a row must fit in a response of the default message limit.
+    public static let maxBytes = 1 << 20
     /// The current format byte.
     public static let format: UInt8 = 2
     /// The size of the fixed header of format 1 (no origin) and of format 2 (before the source name).

@@ -33,6 +33,20 @@ public final class EncodedUpdates: Sendable {
     /// The number of updates (and so the last sequence).
     public var count: Int { self.ends.count }
 
+    /// How many updates from sequence `first` (1-based) make a batch of at most `maxUpdates` updates and about
+    /// `maxBytes` bytes (always at least one update).
+    public func batchCount(first: UInt64, maxUpdates: Int, maxBytes: Int) -> Int {
+        let start = Int(first) - 1
+        let from = start == 0 ? 0 : self.ends[start - 1]
+        var count = 1
+        while count < maxUpdates && start + count < self.ends.count
+            && self.ends[start + count] - from + 4 * (count + 1) <= maxBytes
+        {
+            count += 1
+        }
+        return count
+    }
+
     /// An encoded `UpdateBatch` of `count` updates starting at sequence `first` (1-based).
     public func batch(source: String, first: UInt64, count: Int) -> [UInt8] {
         let start = Int(first) - 1
@@ -55,8 +69,11 @@ public final class EncodedUpdates: Sendable {
 public struct FeedOptions: Sendable {
     /// The producer's source name.
     public var source: String
-    /// Updates per batch.
+    /// Updates per batch, at most.
     public var batchRows = 500
+    /// Bytes per batch, about, at most (a single larger update still goes alone): keeps batches under the server's
+    /// message limit (4 MiB by default).
+    public var maxBatchBytes = 1 << 20
     /// Batches sent and not yet acked, at most, per server.
     public var window = 8
     /// A server that makes no progress (no connection, no ack) for this long is given up.
@@ -72,8 +89,9 @@ public struct FeedOptions: Sendable {
 
 /// How one server's feed ended.
 public enum FeedResult: Sendable {
-    /// The server acked every update; its final position and counters.
-    case done(SourcePositionMessage)
+    /// The server acked every update; its final position and counters, how long it took, and how many times the
+    /// feeder had to reconnect.
+    case done(SourcePositionMessage, elapsed: Duration, reconnects: Int)
     /// The feed stopped for good; the reason.
     case failed(String)
 }
@@ -101,6 +119,24 @@ public final class ServerFeeder: Sendable {
         self.name = endpoint.description
     }
 
+    /// The highest position the server has shown, and when it last rose: only a rising position is progress (a
+    /// connection that is refused again and again is not).
+    private struct Progress {
+        var at: ContinuousClock.Instant
+        var position: UInt64 = 0
+        var seen = false
+
+        init(at: ContinuousClock.Instant) { self.at = at }
+
+        mutating func observe(_ position: UInt64) {
+            if !self.seen || position > self.position {
+                self.seen = true
+                self.position = max(self.position, position)
+                self.at = ContinuousClock.now
+            }
+        }
+    }
+
     private struct Retry: Error {
         var reason: String
     }
@@ -111,26 +147,26 @@ public final class ServerFeeder: Sendable {
 
     /// Feeds until the server has acked every update, or gives up.
     public func run() -> FeedResult {
+        let started = ContinuousClock.now
         var backoff: Duration = .milliseconds(100)
-        var lastProgress = ContinuousClock.now
+        var progress = Progress(at: started)
         var attempts = 0
         while true {
             attempts += 1
             do {
-                return .done(try self.feedOnce(progress: &lastProgress, backoff: &backoff))
+                let position = try self.feedOnce(progress: &progress, backoff: &backoff)
+                return .done(position, elapsed: ContinuousClock.now - started, reconnects: attempts - 1)
             } catch let fatal as Fatal {
                 return .failed(fatal.reason)
             } catch {
                 let reason = (error as? Retry)?.reason ?? "\(error)"
-                let stalled = ContinuousClock.now - lastProgress
+                let stalled = ContinuousClock.now - progress.at
                 if stalled >= self.options.giveUpAfter {
                     return .failed(
                         "no progress for \(stalled.formattedSeconds) (limit --give-up-after \(self.options.giveUpAfter.formattedSeconds)); last problem: \(reason)"
                     )
                 }
-                if attempts == 1 || backoff >= .seconds(1) || attempts % 10 == 0 {
-                    self.report("\(self.name): \(reason); retrying in \(backoff.formattedSeconds)")
-                }
+                self.report("\(self.name): \(reason); retrying in \(backoff.formattedSeconds)")
                 Self.sleep(backoff)
                 backoff = min(backoff * 2, .seconds(5))
             }
@@ -138,11 +174,7 @@ public final class ServerFeeder: Sendable {
     }
 
     /// One connection's worth of feeding. Returns the final position once everything is acked.
-    private func feedOnce(
-        progress lastProgress: inout ContinuousClock.Instant, backoff: inout Duration
-    ) throws
-        -> SourcePositionMessage
-    {
+    private func feedOnce(progress: inout Progress, backoff: inout Duration) throws -> SourcePositionMessage {
         let client: GRPCClient
         do {
             client = try GRPCClient(endpoint: self.endpoint, connectTimeout: self.options.connectTimeout)
@@ -152,8 +184,7 @@ public final class ServerFeeder: Sendable {
         defer { client.close() }
         let total = UInt64(self.updates.count)
         let start = try self.position(client)
-        lastProgress = ContinuousClock.now
-        backoff = .milliseconds(100)
+        progress.observe(start.appliedSequence)
         if start.appliedSequence >= total {
             if start.appliedSequence > total {
                 self.report(
@@ -177,7 +208,8 @@ public final class ServerFeeder: Sendable {
         while true {
             do {
                 while next <= total && unacked.count < self.options.window {
-                    let count = Int(min(UInt64(self.options.batchRows), total - next + 1))
+                    let count = self.updates.batchCount(
+                        first: next, maxUpdates: self.options.batchRows, maxBytes: self.options.maxBatchBytes)
                     try client.send(
                         self.updates.batch(source: self.options.source, first: next, count: count), on: stream)
                     unacked.append(next + UInt64(count) - 1)
@@ -196,7 +228,8 @@ public final class ServerFeeder: Sendable {
                     throw Fatal(reason: "the server sent an ack that is not a freshet.v1.ReplicateAck")
                 }
                 acked = max(acked, ack.appliedSequence)
-                lastProgress = ContinuousClock.now
+                progress.observe(acked)
+                backoff = .milliseconds(100)
                 while let first = unacked.first, first <= acked { unacked.removeFirst() }
             }
             let now = ContinuousClock.now
@@ -207,7 +240,7 @@ public final class ServerFeeder: Sendable {
                 ackedAtLastReport = acked
             }
             guard let end = events.end else {
-                if ContinuousClock.now - lastProgress >= self.options.giveUpAfter {
+                if ContinuousClock.now - progress.at >= self.options.giveUpAfter {
                     throw Retry(reason: "no ack for \(self.options.giveUpAfter.formattedSeconds)")
                 }
                 continue
@@ -217,6 +250,11 @@ public final class ServerFeeder: Sendable {
                 return try self.position(client)
             case .invalidArgument, .unimplemented, .permissionDenied, .unauthenticated:
                 throw Fatal(reason: "the server refused the stream: \(end.status.code): \(end.status.message)")
+            case .resourceExhausted where end.status.message.contains("larger than the limit"):
+                throw Fatal(
+                    reason:
+                        "the server refused a batch as too large: \(end.status.message) (lower --max-batch-bytes, or raise the server's --max-message-bytes)"
+                )
             default:
                 throw Retry(
                     reason: "the stream ended at position \(acked) with \(end.status.code): \(end.status.message)")

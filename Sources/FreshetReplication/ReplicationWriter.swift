@@ -146,6 +146,8 @@ public final class ReplicationWriter: Sendable {
     /// Wakes the writer: a checked batch, or the decoder's end.
     private let writerSignal = Semaphore()
     private let threads = Mutex<[OSThread]>([])
+    /// A failing commit (a full store) repeats for every batch a producer resends: one log line per 10 s.
+    private let commitWarnings = Mutex(LogThrottle())
 
     /// Starts the decoder and writer threads for `environment`.
     /// - Parameter validator: checks raw batches; without one, only already checked batches may be submitted.
@@ -302,6 +304,11 @@ public final class ReplicationWriter: Sendable {
         case .checked(let batch):
             return .batch(batch)
         case .raw(let bytes):
+            if let problem = bytes.withUnsafeBytes({ ReplicationCodec.nulInStrings($0) }) {
+                submitted.stream.fail()
+                let first = bytes.withUnsafeBytes { ReplicationCodec.peekBatch($0)?.firstSequence } ?? 0
+                return .refused(.rejected("batch first_sequence \(first): \(problem); strings must not hold NUL bytes"))
+            }
             let decoded = bytes.withUnsafeBytes { ReplicationCodec.decodeBatch($0) }
             guard let decoded else {
                 submitted.stream.fail()
@@ -383,9 +390,15 @@ public final class ReplicationWriter: Sendable {
             let failure =
                 (error as? StorageError)
                 ?? StorageError(code: .other, message: "replication commit failed: \(error)", mdbCode: 0)
-            self.logger.error(
-                "replication commit failed; the group's batches were not applied",
-                ["batches": String(group.count), "error": failure.description])
+            let admitted = self.commitWarnings.withLock { $0.admit() }
+            if admitted.log {
+                self.logger.error(
+                    "replication commit failed; the group's batches were not applied",
+                    [
+                        "batches": String(group.count), "error": failure.description,
+                        "failures_not_logged": String(admitted.held),
+                    ])
+            }
             outcomes = group.map { ready in
                 if case .refused(let outcome) = ready.checked { return outcome }
                 ready.stream.fail()

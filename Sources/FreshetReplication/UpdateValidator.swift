@@ -69,6 +69,9 @@ public struct UpdateValidator: Sendable {
             throw UpdateRejection(
                 message: "\(name): source is \(batch.source.utf8.count) bytes; the limit is \(Self.maxSourceBytes)")
         }
+        if let problem = Self.sourceProblem(batch.source) {
+            throw UpdateRejection(message: "\(name): source \(problem)")
+        }
         if !batch.updates.isEmpty {
             if batch.firstSequence == 0 {
                 throw UpdateRejection(message: "\(name): first_sequence must be at least 1 (sequences start at 1)")
@@ -113,13 +116,65 @@ public struct UpdateValidator: Sendable {
                     if let type = value.type, type != feature.type {
                         throw reject("feature '\(entry.name)' is \(feature.type), not \(type)")
                     }
+                    if !Self.isFinite(value) {
+                        throw reject("feature '\(entry.name)' is not a finite number (NaN and infinities are refused)")
+                    }
                     values[position] = value
+                }
+                let size = Self.storedSize(values, eventTime: eventTime)
+                if size > StoredRow.maxBytes {
+                    throw reject("the row is \(size) bytes when stored; the limit is \(StoredRow.maxBytes)")
                 }
                 updates.append(
                     ValidatedUpdate(database: schema.database, key: key, eventTime: eventTime, values: values))
             }
         }
         return ValidatedBatch(source: batch.source, firstSequence: batch.firstSequence, updates: updates)
+    }
+
+    /// What is wrong with a source name (control characters, the replacement character of invalid UTF-8), or `nil`.
+    public static func sourceProblem(_ source: String) -> String? {
+        if source.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            return "contains a control character"
+        }
+        if source.unicodeScalars.contains("\u{FFFD}") {
+            return "contains U+FFFD (the replacement for bytes that were not UTF-8)"
+        }
+        return nil
+    }
+
+    /// Whether every floating-point number in `value` is finite (CSV and JSONL refuse NaN and infinities too).
+    static func isFinite(_ value: FeatureValue) -> Bool {
+        switch value {
+        case .double(let number): number.isFinite
+        case .float(let number): number.isFinite
+        case .doubleList(let numbers): numbers.allSatisfy(\.isFinite)
+        case .floatList(let numbers): numbers.allSatisfy(\.isFinite)
+        default: true
+        }
+    }
+
+    /// The stored size of a row: estimated cheaply, and encoded exactly only when the estimate is near the limit.
+    static func storedSize(_ values: [FeatureValue?], eventTime: Timestamp) -> Int {
+        var estimate = 64 + 29 + Self.maxSourceBytes
+        for value in values {
+            switch value {
+            case .string(let text): estimate += text.utf8.count + 16
+            case .bytes(let bytes): estimate += bytes.count + 16
+            case .stringList(let items): estimate += items.reduce(16) { $0 + $1.utf8.count + 6 }
+            case .bytesList(let items): estimate += items.reduce(16) { $0 + $1.count + 6 }
+            case .int64List(let items): estimate += items.count * 11 + 16
+            case .doubleList(let items): estimate += items.count * 8 + 16
+            case .floatList(let items): estimate += items.count * 4 + 16
+            case .boolList(let items): estimate += items.count + 16
+            default: estimate += 24
+            }
+        }
+        guard estimate > StoredRow.maxBytes / 2 else { return estimate }
+        return StoredRow.encode(
+            optionalValues: values, eventTime: eventTime, ingestTime: eventTime,
+            originSource: [UInt8](repeating: 0, count: 255), originSequence: .max
+        ).count
     }
 
     private var viewList: String {

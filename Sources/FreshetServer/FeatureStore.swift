@@ -3,7 +3,7 @@
 // The LMDB layout of a Freshet data directory: one database per feature view, plus metadata, and the load path.
 
 public import FreshetCore
-internal import FreshetProto
+public import FreshetProto
 internal import FreshetReplication
 public import FreshetStorage
 
@@ -145,7 +145,7 @@ public final class FeatureStore: Sendable {
     }
 
     /// The largest encoded row a load accepts (1 MiB): a row must fit in a response of the default message limit.
-    public static let maxRowBytes = 1 << 20
+    public static let maxRowBytes = StoredRow.maxBytes
 
     /// Writes rows into a view in one write transaction: all of them or none. A row whose stored version has a
     /// newer `event_time` is kept (newest event wins); on equal times the load overwrites.

@@ -42,10 +42,20 @@ final class ReplicationService: Sendable {
         _ request: UnsafeRawBufferPointer, _ context: ServerCallContext, _ response: inout [UInt8]
     ) throws(GRPCStatus) {
         guard let source = ReplicationCodec.decodePositionRequest(request) else {
-            throw GRPCStatus(.invalidArgument, "the request is not a valid freshet.v1.GetPositionRequest")
+            throw GRPCStatus(
+                .invalidArgument,
+                "the request is not a valid freshet.v1.GetPositionRequest, or its source holds a NUL byte")
         }
         guard !source.isEmpty else {
             throw GRPCStatus(.invalidArgument, "source is empty; name the producer")
+        }
+        guard source.utf8.count <= UpdateValidator.maxSourceBytes else {
+            throw GRPCStatus(
+                .invalidArgument,
+                "source is \(source.utf8.count) bytes; the limit is \(UpdateValidator.maxSourceBytes)")
+        }
+        if let problem = UpdateValidator.sourceProblem(source) {
+            throw GRPCStatus(.invalidArgument, "source \(problem)")
         }
         let position: SourcePosition
         do {

@@ -33,9 +33,14 @@ enum PushCommand {
         FlagSpec(
             name: "event-time", kind: .value(placeholder: "ISO8601"),
             help: "one event time for every update (CSV default: now)"),
-        FlagSpec(name: "batch-rows", kind: .value(placeholder: "N"), help: "updates per batch (default 500)"),
         FlagSpec(
-            name: "window", kind: .value(placeholder: "N"), help: "batches in flight (unacked) per server (default 8)"
+            name: "batch-rows", kind: .value(placeholder: "N"), help: "updates per batch, 1 to 100000 (default 500)"),
+        FlagSpec(
+            name: "max-batch-bytes", kind: .value(placeholder: "SIZE"),
+            help: "bytes per batch at most, 1KiB to 64MiB (default 1MiB; keep it under the server's --max-message-bytes)"),
+        FlagSpec(
+            name: "window", kind: .value(placeholder: "N"),
+            help: "batches in flight (unacked) per server, 1 to 1024 (default 8)"
         ),
         FlagSpec(
             name: "give-up-after", kind: .value(placeholder: "DURATION"),
@@ -66,9 +71,16 @@ enum PushCommand {
                 throw UsageError("--server: '\(text)': \(error)")
             }
         }
+        var seen: Set<String> = []
+        for server in servers where !seen.insert(server.description).inserted {
+            throw UsageError("--server lists \(server) twice")
+        }
         let source = try flags.required("source")
         guard !source.isEmpty, source.utf8.count <= UpdateValidator.maxSourceBytes else {
             throw UsageError("--source must be 1 to \(UpdateValidator.maxSourceBytes) bytes")
+        }
+        if let problem = UpdateValidator.sourceProblem(source) {
+            throw UsageError("--source \(problem)")
         }
         let registry = try loadRegistry(try flags.required("registry"))
         let viewName = try flags.required("view")
@@ -86,6 +98,10 @@ enum PushCommand {
         var options = FeedOptions(source: source)
         options.batchRows = try flags.integer("batch-rows", default: 500, range: 1...100_000)
         options.window = try flags.integer("window", default: 8, range: 1...1024)
+        options.maxBatchBytes = try flags.byteSize("max-batch-bytes", default: 1 << 20)
+        guard (1024...(64 << 20)).contains(options.maxBatchBytes) else {
+            throw UsageError("--max-batch-bytes must be from 1KiB to 64MiB")
+        }
         options.giveUpAfter = try flags.duration("give-up-after", default: .seconds(120)) ?? .seconds(120)
         guard options.giveUpAfter > .zero else { throw UsageError("--give-up-after must be more than 0") }
 
@@ -121,7 +137,6 @@ enum PushCommand {
             "push: \(updates.count) updates of view \(viewName) from \(path), source '\(source)', to \(servers.count) server(s)\n"
         )
 
-        let started = ContinuousClock.now
         let results = Mutex<[Int: FeedResult]>([:])
         var threads: [OSThread] = []
         for (index, endpoint) in servers.enumerated() {
@@ -134,13 +149,13 @@ enum PushCommand {
                 })
         }
         threads.forEach { $0.join() }
-        let elapsed = ContinuousClock.now - started
         var failed = 0
         for (index, endpoint) in servers.enumerated() {
             switch results.withLock({ $0[index] }) {
-            case .done(let position):
+            case .done(let position, let took, let reconnects):
+                let again = reconnects == 0 ? "" : ", \(reconnects) reconnect\(reconnects == 1 ? "" : "s")"
                 Console.out(
-                    "push: \(endpoint): done: position \(position.appliedSequence) of \(updates.count) (written \(position.written), superseded \(position.superseded), duplicates skipped \(position.duplicates)) in \(elapsed.formatted)\n"
+                    "push: \(endpoint): done: position \(position.appliedSequence) of \(updates.count) (source totals: written \(position.written), superseded \(position.superseded), duplicates skipped \(position.duplicates)) in \(took.formatted)\(again)\n"
                 )
             case .failed(let reason):
                 failed += 1

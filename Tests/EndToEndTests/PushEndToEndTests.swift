@@ -28,6 +28,9 @@ private func push(_ server: ServerProcess, _ file: String, source: String = "s",
         ] + extra)
 }
 
+/// Two digits.
+private func format2(_ number: Int) -> String { number < 10 ? "0\(number)" : "\(number)" }
+
 private let weatherFeatures = "temp,dewp,humid,wind_dir,wind_speed,wind_gust,precip,pressure,visib"
     .split(separator: ",").map { "weather:\($0)" }
 
@@ -58,7 +61,8 @@ struct PushEndToEndTests {
         let first = push(server, file, extra: ["--batch-rows", "2"])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(
-            first.stdout.contains("done: position 6 of 6 (written 4, superseded 2, duplicates skipped 0)"),
+            first.stdout.contains(
+                "done: position 6 of 6 (source totals: written 4, superseded 2, duplicates skipped 0)"),
             "\(first.stdout)")
 
         let request = FeaturesRequest(
@@ -167,6 +171,58 @@ struct PushEndToEndTests {
         #expect(server.terminate() == 0)
     }
 
+    @Test func batchesAreCutBySizeAndARowTooLargeForTheServerFailsAtOnce() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let server = try ServerProcess(
+            data: scratch.file("data"), extra: ["--max-message-bytes", "2KiB"], scratch: scratch)
+        // 40 rows of about 280 bytes: 500 rows per batch would be 11 KB, over the server's 2 KiB; --max-batch-bytes
+        // cuts the batches so that they fit.
+        let lines = (0..<40).map { weatherLine("EWR", "2024-01-01T\(String(10 + $0 / 60))", temp: Double($0)) }
+        let times = (0..<40).map { index in
+            lines[index].replacing(
+                "2024-01-01T\(String(10 + index / 60))", with: "2024-01-01T10:\(String(format2(index))):00Z")
+        }
+        let fits = scratch.write("fits.jsonl", times.joined(separator: "\n") + "\n")
+        let cut = push(server, fits, extra: ["--max-batch-bytes", "1500"])
+        #expect(cut.status == 0, "\(cut.stderr)")
+        #expect(try position(server, source: "s").appliedSequence == 40)
+
+        // One row larger than the server's limit: refused as too large, and push stops at once instead of retrying
+        // (it used to reconnect every 100 ms forever, since each reconnect counted as progress).
+        let header = "tailnum,year,type,manufacturer,model,engines,seats,speed,engine\n"
+        let tooLarge = scratch.write(
+            "wide.csv", header + "N1,2004,Fixed wing,EMBRAER,\(String(repeating: "m", count: 3000)),2,55,,Turbo-fan\n")
+        let started = ContinuousClock.now
+        let refused = freshet(
+            "push", "--server", server.endpoint.description, "--source", "w", "--registry", Paths.registry, "--view",
+            "planes", "--csv", tooLarge, "--give-up-after", "60s")
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("refused a batch as too large"), "\(refused.stderr)")
+        #expect(ContinuousClock.now - started < .seconds(30))
+        #expect(server.terminate() == 0)
+    }
+
+    @Test func aFullStoreIsGivenUpAfterTheLimitNotRetriedForever() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let server = try ServerProcess(data: scratch.file("data"), extra: ["--map-size", "1MiB"], scratch: scratch)
+        // 20,000 distinct stations need several MiB: the store fills, every commit fails with RESOURCE_EXHAUSTED, and
+        // reconnecting is no progress.
+        let lines = (0..<20_000).map { weatherLine("S\($0)", "2024-01-01T10:00:00Z", temp: Double($0)) }
+        let file = scratch.write("many.jsonl", lines.joined(separator: "\n") + "\n")
+        let started = ContinuousClock.now
+        let result = push(server, file, extra: ["--give-up-after", "3s"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("FAILED: no progress"), "\(result.stderr)")
+        #expect(result.stdout.contains("RESOURCE_EXHAUSTED"), "\(result.stdout)")
+        #expect(ContinuousClock.now - started < .seconds(60))
+        // The server logged the failing commits at most once per 10 s, not once per retry.
+        let failures = server.log.split(separator: "\n").filter { $0.contains("replication commit failed") }
+        #expect(failures.count <= 3, "\(failures.count) log lines")
+        #expect(server.terminate() == 0)
+    }
+
     @Test func usageErrorsExitTwo() {
         let cases: [[String]] = [
             ["push", "--source", "s", "--registry", Paths.registry, "--view", "weather", "--jsonl", "x"],
@@ -185,6 +241,18 @@ struct PushEndToEndTests {
             [
                 "push", "--server", "nohost", "--source", "s", "--registry", Paths.registry, "--view", "weather",
                 "--jsonl", "x",
+            ],
+            [
+                "push", "--server", "127.0.0.1:1,127.0.0.1:1", "--source", "s", "--registry", Paths.registry, "--view",
+                "weather", "--jsonl", "x",
+            ],
+            [
+                "push", "--server", "127.0.0.1:1", "--source", "a\u{1}b", "--registry", Paths.registry, "--view",
+                "weather", "--jsonl", "x",
+            ],
+            [
+                "push", "--server", "127.0.0.1:1", "--source", "s", "--registry", Paths.registry, "--view", "weather",
+                "--jsonl", "x", "--max-batch-bytes", "10",
             ],
         ]
         for arguments in cases {

@@ -922,6 +922,106 @@ struct ReplicationApplierTests {
         #expect([UInt8]().withUnsafeBytes { ReplicationCodec.peekBatch($0) }?.source == "")
     }
 
+    @Test("strings with NUL bytes are refused, never cut short onto another key, view, source or value")
+    func nulBytesAreRefused() throws {
+        // Regression: protobuf-c hands strings over NUL-terminated, so "EWR\0evil" updated EWR, a source
+        // "dp\0other" was counted as source dp, and "abc\0def" was stored as "abc".
+        let good = upsert("EWR", at: 1, temp: 1)
+        var key = good
+        key.key = [NamedValue("origin", .string("EWR\0evil"))]
+        var view = good
+        view.view = "weather\0zzz"
+        var value = good
+        value.change = .upsert([NamedValue("note", .string("abc\0def"))])
+        var list = good
+        list.change = .upsert([NamedValue("note", .stringList(["ok", "a\0b"]))])
+        var name = good
+        name.change = .upsert([NamedValue("note\0x", .string("n"))])
+        let cases: [(UpdateBatchMessage, String)] = [
+            (UpdateBatchMessage(source: "s", firstSequence: 1, updates: [good, key]), "update 1: a key name or value"),
+            (UpdateBatchMessage(source: "s", firstSequence: 1, updates: [view]), "update 0: view"),
+            (
+                UpdateBatchMessage(source: "s", firstSequence: 1, updates: [value]),
+                "update 0: a feature name or string value"
+            ),
+            (
+                UpdateBatchMessage(source: "s", firstSequence: 1, updates: [list]),
+                "update 0: a feature name or string value"
+            ),
+            (
+                UpdateBatchMessage(source: "s", firstSequence: 1, updates: [name]),
+                "update 0: a feature name or string value"
+            ),
+            (UpdateBatchMessage(source: "dp\0other", firstSequence: 1, updates: [good]), "source contains a NUL byte"),
+        ]
+        for (batch, expected) in cases {
+            let problem = ReplicationCodec.encode(batch).withUnsafeBytes { ReplicationCodec.nulInStrings($0) }
+            #expect(problem?.contains(expected) == true, "\(expected): \(String(describing: problem))")
+        }
+        #expect(
+            ReplicationCodec.encode(UpdateBatchMessage(source: "s", firstSequence: 1, updates: [good, good]))
+                .withUnsafeBytes { ReplicationCodec.nulInStrings($0) } == nil)
+        #expect(
+            ReplicationCodec.encodePositionRequest(source: "dp\0other").withUnsafeBytes {
+                ReplicationCodec.decodePositionRequest($0)
+            } == nil, "GetPosition must not answer for the source cut at the NUL")
+
+        // Through the pipeline: refused, nothing applied, EWR untouched.
+        try withStore { store in
+            let writer = try ReplicationWriter(
+                environment: store.environment, meta: store.meta, validator: store.validator,
+                logger: Logger(level: .error))
+            defer { writer.stop() }
+            let outcome = Locked<ApplyOutcome?>(nil)
+            let accepted = writer.submit(
+                ReplicationCodec.encode(UpdateBatchMessage(source: "s", firstSequence: 1, updates: [key])),
+                stream: ReplicationStreamToken(), completion: { result in outcome.withLock { $0 = result } },
+                onRoom: {})
+            #expect(accepted)
+            try #require(waitUntil { outcome.value != nil })
+            guard case .rejected(let message) = outcome.value else {
+                Issue.record("a key with a NUL byte was not rejected: \(String(describing: outcome.value))")
+                return
+            }
+            #expect(message.contains("NUL"), "\(message)")
+            #expect(try writer.position(of: "s").appliedSequence == 0)
+        }
+    }
+
+    @Test("NaN and infinities, rows over 1 MiB stored, and control characters in the source are refused")
+    func valuesRowsAndSourcesOutOfBounds() throws {
+        try withStore { store in
+            func problem(_ batch: UpdateBatchMessage) -> String? {
+                do {
+                    _ = try store.validator.validate(batch)
+                    return nil
+                } catch {
+                    return error.message
+                }
+            }
+            for bad in [Double.nan, .infinity, -.infinity] {
+                let message = problem(
+                    UpdateBatchMessage(source: "s", firstSequence: 1, updates: [upsert("A", at: 1, temp: bad)]))
+                #expect(
+                    message?.contains("'temp' is not a finite number") == true, "\(bad): \(String(describing: message))"
+                )
+            }
+            let huge = String(repeating: "x", count: 2 << 20)
+            let big = problem(
+                UpdateBatchMessage(source: "s", firstSequence: 1, updates: [upsert("A", at: 1, note: huge)]))
+            #expect(big?.contains("when stored; the limit is 1048576") == true, "\(String(describing: big))")
+            let nearly = String(repeating: "x", count: 900 << 10)
+            #expect(
+                problem(UpdateBatchMessage(source: "s", firstSequence: 1, updates: [upsert("A", at: 1, note: nearly)]))
+                    == nil)
+            for source in ["a\u{1}b", "tab\there", "prod\u{FFFD}"] {
+                let message = problem(
+                    UpdateBatchMessage(source: source, firstSequence: 1, updates: [upsert("A", at: 1)]))
+                #expect(message?.contains("source contains") == true, "\(source): \(String(describing: message))")
+            }
+        }
+    }
+
     // MARK: - Codec
 
     @Test("UpdateBatch encodes and decodes back: upserts of every value type, deletes, unset changes")

@@ -9,43 +9,30 @@ import FreshetReplication
 import Synchronization
 
 enum PushCommand {
-    static let specs: [FlagSpec] = [
-        FlagSpec(
-            name: "server", kind: .value(placeholder: "HOST:PORT[,HOST:PORT...]"),
-            help: "the servers (regions) to feed; each is fed on its own"),
-        FlagSpec(
-            name: "source", kind: .value(placeholder: "NAME"),
-            help: "the producer's source name; positions are kept per source"),
-        FlagSpec(
-            name: "registry", kind: .value(placeholder: "FILE"),
-            help: "registry JSON (the servers' registry): types the file's values"),
-        FlagSpec(name: "view", kind: .value(placeholder: "VIEW"), help: "the feature view the file updates"),
-        FlagSpec(
-            name: "jsonl", kind: .value(placeholder: "FILE"),
-            help:
-                "JSON lines {\"entity\":{..},\"event_time\":..,\"features\":{..}}; \"op\":\"delete\" (no features) deletes"
-        ),
-        FlagSpec(
-            name: "csv", kind: .value(placeholder: "FILE"), help: "CSV with a header naming the join keys and features"),
-        FlagSpec(
-            name: "event-time-column", kind: .value(placeholder: "NAME"),
-            help: "column (CSV) or member (JSONL) holding each update's ISO 8601 event time"),
-        FlagSpec(
-            name: "event-time", kind: .value(placeholder: "ISO8601"),
-            help: "one event time for every update (CSV default: now)"),
-        FlagSpec(
-            name: "batch-rows", kind: .value(placeholder: "N"), help: "updates per batch, 1 to 100000 (default 500)"),
-        FlagSpec(
-            name: "max-batch-bytes", kind: .value(placeholder: "SIZE"),
-            help: "bytes per batch at most, 1KiB to 64MiB (default 1MiB; keep it under the server's --max-message-bytes)"),
-        FlagSpec(
-            name: "window", kind: .value(placeholder: "N"),
-            help: "batches in flight (unacked) per server, 1 to 1024 (default 8)"
-        ),
-        FlagSpec(
-            name: "give-up-after", kind: .value(placeholder: "DURATION"),
-            help: "stop feeding a server that made no progress for this long (default 2m)"),
-    ]
+    static let specs: [FlagSpec] =
+        [
+            FlagSpec(
+                name: "server", kind: .value(placeholder: "HOST:PORT[,HOST:PORT...]"),
+                help: "the servers (regions) to feed, each once; each is fed on its own"),
+            FlagSpec(
+                name: "source", kind: .value(placeholder: "NAME"),
+                help: "the producer's source name; positions are kept per source"),
+        ] + RowFileFlags.specs + [
+            FlagSpec(
+                name: "batch-rows", kind: .value(placeholder: "N"),
+                help: "updates per batch, 1 to 100000 (default 500)"),
+            FlagSpec(
+                name: "max-batch-bytes", kind: .value(placeholder: "SIZE"),
+                help:
+                    "bytes per batch at most, 1KiB to 64MiB (default 1MiB; keep it under the server's --max-message-bytes)"
+            ),
+            FlagSpec(
+                name: "window", kind: .value(placeholder: "N"),
+                help: "batches in flight (unacked) per server, 1 to 1024 (default 8)"),
+            FlagSpec(
+                name: "give-up-after", kind: .value(placeholder: "DURATION"),
+                help: "stop feeding a server whose position has not risen for this long (default 2m)"),
+        ]
 
     static func run(_ arguments: [String]) throws -> Int32 {
         if arguments.contains("--help") {
@@ -82,19 +69,6 @@ enum PushCommand {
         if let problem = UpdateValidator.sourceProblem(source) {
             throw UsageError("--source \(problem)")
         }
-        let registry = try loadRegistry(try flags.required("registry"))
-        let viewName = try flags.required("view")
-        guard let view = registry.view(named: viewName), let entity = registry.entity(named: view.entity) else {
-            throw UsageError(
-                "--view: the registry has no feature view '\(viewName)' (it has: \(registry.views.map(\.name).joined(separator: ", ")))"
-            )
-        }
-        let csv = flags.value("csv")
-        let jsonl = flags.value("jsonl")
-        guard (csv == nil) != (jsonl == nil) else { throw UsageError("give exactly one of --csv and --jsonl") }
-        if flags.isSet("event-time") && flags.isSet("event-time-column") {
-            throw UsageError("give at most one of --event-time and --event-time-column")
-        }
         var options = FeedOptions(source: source)
         options.batchRows = try flags.integer("batch-rows", default: 500, range: 1...100_000)
         options.window = try flags.integer("window", default: 8, range: 1...1024)
@@ -105,36 +79,19 @@ enum PushCommand {
         options.giveUpAfter = try flags.duration("give-up-after", default: .seconds(120)) ?? .seconds(120)
         guard options.giveUpAfter > .zero else { throw UsageError("--give-up-after must be more than 0") }
 
-        var eventTime: EventTimeSource
-        if let text = flags.value("event-time") {
-            do {
-                eventTime = .fixed(try Timestamp(iso8601: text))
-            } catch {
-                throw UsageError("--event-time: \(error)")
-            }
-        } else if let column = flags.value("event-time-column") {
-            eventTime = .column(column)
-        } else {
-            eventTime = csv != nil ? .fixed(Timestamp.now()) : .column("event_time")
-        }
-        let path = csv ?? jsonl!
-        let bytes: [UInt8]
-        do {
-            bytes = try FileIO.readAll(path)
-        } catch {
-            throw CommandError("cannot read \(path): \(error)")
-        }
+        let file = try RowFileFlags(flags)
+        let (path, view, entity) = (file.path, file.view, file.entity)
         // Every line is parsed and checked before anything is sent: a bad line sends nothing.
         let rows: [ParsedRow]
-        if csv != nil {
-            rows = try RowFile.readCSV(bytes, file: path, view: view, entity: entity, eventTime: eventTime)
+        if file.isCSV {
+            rows = try RowFile.readCSV(file.bytes, file: path, view: view, entity: entity, eventTime: file.eventTime)
         } else {
-            rows = try RowFile.readJSONL(bytes, file: path, view: view, entity: entity, eventTime: eventTime)
+            rows = try RowFile.readJSONL(file.bytes, file: path, view: view, entity: entity, eventTime: file.eventTime)
         }
         let updates = EncodedUpdates(
             rows.lazy.map { row in Self.update(row, view: view, entity: entity) })
         Console.out(
-            "push: \(updates.count) updates of view \(viewName) from \(path), source '\(source)', to \(servers.count) server(s)\n"
+            "push: \(updates.count) updates of view \(view.name) from \(path), source '\(source)', to \(servers.count) server(s)\n"
         )
 
         let results = Mutex<[Int: FeedResult]>([:])

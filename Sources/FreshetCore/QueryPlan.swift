@@ -124,11 +124,14 @@ public struct QueryPlan: Hashable, Sendable {
 /// A lookup names something the registry does not have; INVALID_ARGUMENT on the wire.
 public struct QueryPlanError: Error, Hashable, Sendable, CustomStringConvertible, GRPCStatusConvertible {
     public var message: String
+    /// INVALID_ARGUMENT for a bad request; FAILED_PRECONDITION for a view this region does not store.
+    public var code: GRPCStatus.Code
 
-    public init(_ message: String) {
+    public init(_ message: String, code: GRPCStatus.Code = .invalidArgument) {
         self.message = message
+        self.code = code
     }
 
     public var description: String { self.message }
-    public var grpcStatus: GRPCStatus { GRPCStatus(.invalidArgument, self.message) }
+    public var grpcStatus: GRPCStatus { GRPCStatus(self.code, self.message) }
 }

@@ -116,6 +116,15 @@ public struct Registry: Hashable, Sendable {
     public func entity(named name: String) -> Entity? { self.entities.first { $0.name == name } }
     public func view(named name: String) -> FeatureView? { self.views.first { $0.name == name } }
     public func service(named name: String) -> FeatureService? { self.services.first { $0.name == name } }
+
+    /// The names of the views the given services read (a region that serves them stores exactly these).
+    public func viewNames(usedBy services: [String]) -> Set<String> {
+        var names: Set<String> = []
+        for name in services {
+            for projection in self.service(named: name)?.projections ?? [] { names.insert(projection.view) }
+        }
+        return names
+    }
 }
 
 /// A registry that cannot be used: each problem is named.

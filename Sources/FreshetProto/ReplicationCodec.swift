@@ -65,11 +65,13 @@ public struct ReplicateAckMessage: Hashable, Sendable {
     public var written: UInt64
     public var superseded: UInt64
     public var duplicates: UInt64
+    public var unsubscribed: UInt64
 
     public init(
         source: String, appliedSequence: UInt64, firstSequence: UInt64, written: UInt64, superseded: UInt64,
-        duplicates: UInt64
+        duplicates: UInt64, unsubscribed: UInt64 = 0
     ) {
+        self.unsubscribed = unsubscribed
         self.source = source
         self.appliedSequence = appliedSequence
         self.firstSequence = firstSequence
@@ -86,12 +88,14 @@ public struct SourcePositionMessage: Hashable, Sendable {
     public var written: UInt64
     public var superseded: UInt64
     public var duplicates: UInt64
+    public var unsubscribed: UInt64
     public var lastCommitTime: Timestamp?
 
     public init(
         source: String, appliedSequence: UInt64 = 0, written: UInt64 = 0, superseded: UInt64 = 0,
-        duplicates: UInt64 = 0, lastCommitTime: Timestamp? = nil
+        duplicates: UInt64 = 0, unsubscribed: UInt64 = 0, lastCommitTime: Timestamp? = nil
     ) {
+        self.unsubscribed = unsubscribed
         self.source = source
         self.appliedSequence = appliedSequence
         self.written = written
@@ -309,7 +313,9 @@ public enum ReplicationCodec {
     /// Appends an encoded `ReplicateAck`.
     public static func appendAck(_ ack: ReplicateAckMessage, to output: inout [UInt8]) {
         if !ack.source.isEmpty { ProtoWire.appendStringField(1, ack.source, to: &output) }
-        let numbers = [ack.appliedSequence, ack.firstSequence, ack.written, ack.superseded, ack.duplicates]
+        let numbers = [
+            ack.appliedSequence, ack.firstSequence, ack.written, ack.superseded, ack.duplicates, ack.unsubscribed,
+        ]
         for (offset, number) in numbers.enumerated() where number != 0 {
             ProtoWire.appendVarintField(2 + offset, number, to: &output)
         }
@@ -326,7 +332,7 @@ public enum ReplicationCodec {
         return ReplicateAckMessage(
             source: String(cString: ack.source), appliedSequence: ack.applied_sequence,
             firstSequence: ack.first_sequence, written: ack.written, superseded: ack.superseded,
-            duplicates: ack.duplicates)
+            duplicates: ack.duplicates, unsubscribed: ack.unsubscribed)
     }
 
     // MARK: - GetPosition
@@ -361,6 +367,7 @@ public enum ReplicationCodec {
         if let time = position.lastCommitTime {
             ProtoWire.appendMessageField(6, to: &output) { ValueCodec.appendTimestampMessage(time, to: &$0) }
         }
+        if position.unsubscribed != 0 { ProtoWire.appendVarintField(7, position.unsubscribed, to: &output) }
     }
 
     /// Decodes a `SourcePosition`; `nil` when the bytes are not one.
@@ -378,6 +385,6 @@ public enum ReplicationCodec {
         return SourcePositionMessage(
             source: String(cString: position.source), appliedSequence: position.applied_sequence,
             written: position.written, superseded: position.superseded, duplicates: position.duplicates,
-            lastCommitTime: time)
+            unsubscribed: position.unsubscribed, lastCommitTime: time)
     }
 }

@@ -17,15 +17,18 @@ public struct SourcePosition: Hashable, Sendable {
     public var superseded: UInt64 = 0
     /// Resent updates at or below the position, skipped.
     public var duplicates: UInt64 = 0
+    /// Updates of views this region does not store (no service it serves reads them), acked and skipped.
+    public var unsubscribed: UInt64 = 0
     /// The commit time of the last batch, ns since the epoch (0: none).
     public var lastCommitNanoseconds: Int64 = 0
 
     public init() {}
 
-    static let encodedSize = 40
+    /// 48 bytes; records written before `unsubscribed` existed have 40.
+    static let encodedSize = 48
 
     init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count == Self.encodedSize else { return nil }
+        guard bytes.count == Self.encodedSize || bytes.count == 40 else { return nil }
         func word(_ index: Int) -> UInt64 {
             bytes.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self).littleEndian
         }
@@ -34,6 +37,7 @@ public struct SourcePosition: Hashable, Sendable {
         self.superseded = word(2)
         self.duplicates = word(3)
         self.lastCommitNanoseconds = Int64(bitPattern: word(4))
+        if bytes.count >= 48 { self.unsubscribed = word(5) }
     }
 
     var encoded: [UInt8] {
@@ -41,7 +45,7 @@ public struct SourcePosition: Hashable, Sendable {
         bytes.reserveCapacity(Self.encodedSize)
         for word in [
             self.appliedSequence, self.written, self.superseded, self.duplicates,
-            UInt64(bitPattern: self.lastCommitNanoseconds),
+            UInt64(bitPattern: self.lastCommitNanoseconds), self.unsubscribed,
         ] {
             withUnsafeBytes(of: word.littleEndian) { bytes.append(contentsOf: $0) }
         }
@@ -52,7 +56,7 @@ public struct SourcePosition: Hashable, Sendable {
     public func message(source: String) -> SourcePositionMessage {
         SourcePositionMessage(
             source: source, appliedSequence: self.appliedSequence, written: self.written,
-            superseded: self.superseded, duplicates: self.duplicates,
+            superseded: self.superseded, duplicates: self.duplicates, unsubscribed: self.unsubscribed,
             lastCommitTime: self.lastCommitNanoseconds == 0
                 ? nil : Timestamp(nanosecondsSinceEpoch: self.lastCommitNanoseconds))
     }
@@ -125,8 +129,13 @@ public struct ReplicationApplier: Sendable {
                 ack.duplicates += 1
                 continue
             }
+            guard let database = update.database else {
+                ack.unsubscribed += 1
+                position.appliedSequence = sequence
+                continue
+            }
             let newer = try update.key.withUnsafeBytes { key in
-                guard let stored = try transaction.get(update.database, key: key) else { return true }
+                guard let stored = try transaction.get(database, key: key) else { return true }
                 guard let row = StoredRowView(stored) else { return true }
                 return Self.wins(
                     eventTime: update.eventTime, source: source, sequence: sequence, over: row)
@@ -142,7 +151,7 @@ public struct ReplicationApplier: Sendable {
                         values: [], eventTime: update.eventTime, ingestTime: ingestTime, tombstone: true,
                         originSource: source, originSequence: sequence)
                 }
-                try transaction.put(update.database, key: update.key, value: encoded)
+                try transaction.put(database, key: update.key, value: encoded)
                 ack.written += 1
             } else {
                 ack.superseded += 1
@@ -152,6 +161,7 @@ public struct ReplicationApplier: Sendable {
         position.written += ack.written
         position.superseded += ack.superseded
         position.duplicates += ack.duplicates
+        position.unsubscribed += ack.unsubscribed
         position.lastCommitNanoseconds = ingestTime.nanosecondsSinceEpoch
         positions[batch.source] = position
         ack.appliedSequence = position.appliedSequence

@@ -9,7 +9,9 @@ public import FreshetStorage
 /// One update, checked and ready to apply: the view's database, the encoded key, and the values by feature
 /// position (`nil` values: missing), or `nil` values for a delete.
 public struct ValidatedUpdate: Sendable {
-    public var database: Database
+    /// `nil` for a view of the registry that this region does not store (no service it serves reads it): the
+    /// update is acked and skipped.
+    public var database: Database?
     public var key: [UInt8]
     public var eventTime: Timestamp
     /// One entry per feature of the view, in registry order; `nil` for a delete.
@@ -36,7 +38,7 @@ public struct UpdateValidator: Sendable {
     struct ViewSchema: Sendable {
         let view: FeatureView
         let entity: Entity
-        let database: Database
+        let database: Database?
         let featureIndex: [String: Int]
     }
 
@@ -44,13 +46,13 @@ public struct UpdateValidator: Sendable {
     /// The longest source name (it is stored in every row the source writes).
     public static let maxSourceBytes = 255
 
-    /// Prepares the checks for every view that has a database in `databases`.
+    /// Prepares the checks for every view of `registry`; updates of views without a database in `databases` are
+    /// checked as well, and then skipped (this region does not store them).
     public init(registry: Registry, databases: [String: Database]) {
         var schemas: [String: ViewSchema] = [:]
         for view in registry.views {
-            guard let entity = registry.entity(named: view.entity), let database = databases[view.name] else {
-                continue
-            }
+            guard let entity = registry.entity(named: view.entity) else { continue }
+            let database = databases[view.name]
             var index: [String: Int] = [:]
             for (position, feature) in view.features.enumerated() { index[feature.name] = position }
             schemas[view.name] = ViewSchema(view: view, entity: entity, database: database, featureIndex: index)
@@ -89,7 +91,7 @@ public struct UpdateValidator: Sendable {
                 throw reject(
                     update.view.isEmpty
                         ? "view is empty"
-                        : "unknown view '\(update.view.prefix(128))'; this region stores: \(self.viewList)")
+                        : "unknown view '\(update.view.prefix(128))'; the registry has: \(self.viewList)")
             }
             guard let eventTime = update.eventTime else {
                 throw reject("event_time is missing or invalid")

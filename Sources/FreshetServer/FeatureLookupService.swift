@@ -30,7 +30,9 @@ final class BoundPlan: Sendable {
         var maxAges: [Int64] = []
         for projection in plan.projections {
             guard let database = store.database(forView: projection.view.name) else {
-                throw QueryPlanError("feature view '\(projection.view.name)' is not stored by this server")
+                throw QueryPlanError(
+                    "feature view '\(projection.view.name)' is not stored in this region (it serves: \(store.servedServices.joined(separator: ", ")))",
+                    code: .failedPrecondition)
             }
             databases.append(database)
             keySlots += projection.requestKeys
@@ -146,6 +148,12 @@ final class FeatureLookupService {
         switch request.target {
         case .service(let name):
             let known = self.servicePlans.map { String(decoding: $0.serviceName, as: UTF8.self) }.sorted()
+            if self.store.registry.service(named: name) != nil {
+                throw GRPCStatus(
+                    .failedPrecondition,
+                    "feature service '\(name)' is not served in this region (it serves: \(known.joined(separator: ", ")); see --serve)"
+                )
+            }
             throw GRPCStatus(
                 .invalidArgument,
                 "unknown feature service '\(name)' (this server serves: \(known.isEmpty ? "none" : known.joined(separator: ", ")))"

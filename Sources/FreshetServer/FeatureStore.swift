@@ -31,6 +31,8 @@ public final class FeatureStore: Sendable {
     public let environment: Environment
     /// The registry the store was opened with.
     public let registry: Registry
+    /// The feature services this region serves (all of the registry's unless `serve` narrowed them).
+    public let servedServices: [String]
     /// Each view's database, by view name.
     public let viewDatabases: [String: Database]
     /// The metadata database: schemas (`schema/<view>`) and replication positions (`position/<source>`).
@@ -39,15 +41,29 @@ public final class FeatureStore: Sendable {
     /// Opens (creating when needed) the store in `directory` for `registry`, creating each view's database.
     /// - Throws: ``StorageError`` when LMDB cannot open the directory; ``StoreError`` when a stored schema
     ///   conflicts with the registry.
-    public init(directory: String, registry: Registry, options: StoreOptions = StoreOptions()) throws {
+    /// - Parameter serve: the feature services this region serves; only the views they read get a database (and
+    ///   take space). `nil`: every service of the registry.
+    /// - Throws: ``StoreError`` for a service `serve` names that the registry does not have.
+    public init(
+        directory: String, registry: Registry, serve: [String]? = nil, options: StoreOptions = StoreOptions()
+    ) throws {
+        let served = serve ?? registry.services.map(\.name)
+        for name in served where registry.service(named: name) == nil {
+            throw StoreError(
+                "--serve: the registry has no feature service '\(name)' (it has: \(registry.services.map(\.name).joined(separator: ", ")))"
+            )
+        }
+        // Without --serve every view is stored, also one that no service reads yet (loads and refs reach it).
+        let stored = serve == nil ? Set(registry.views.map(\.name)) : registry.viewNames(usedBy: served)
         var environmentOptions = Environment.Options(mapSize: options.mapSize, maxDatabases: 1024)
         environmentOptions.sync = options.durable ? .full : .noSync
         let environment = try Environment(path: directory, options: environmentOptions)
         self.environment = environment
         self.registry = registry
+        self.servedServices = served
         self.meta = try environment.database(named: "freshet/meta", create: true)
         var databases: [String: Database] = [:]
-        for view in registry.views {
+        for view in registry.views where stored.contains(view.name) {
             databases[view.name] = try environment.database(named: Self.databaseName(view: view.name), create: true)
         }
         self.viewDatabases = databases
@@ -72,7 +88,7 @@ public final class FeatureStore: Sendable {
 
     private func checkSchemas() throws {
         try self.environment.write { transaction in
-            for view in self.registry.views {
+            for view in self.registry.views where self.viewDatabases[view.name] != nil {
                 guard let entity = self.registry.entity(named: view.entity) else { continue }
                 let key = Array("schema/\(view.name)".utf8)
                 let wanted = Self.schemaText(view: view, entity: entity)
@@ -197,8 +213,9 @@ public final class FeatureStore: Sendable {
     /// The number of rows in each view, in registry order.
     public func rowCounts() throws -> [(view: String, rows: Int)] {
         try self.environment.read { transaction in
-            try self.registry.views.map { view in
-                (view.name, try transaction.count(self.viewDatabases[view.name]!))
+            try self.registry.views.compactMap { view in
+                guard let database = self.viewDatabases[view.name] else { return nil }
+                return (view.name, try transaction.count(database))
             }
         }
     }
@@ -237,6 +254,7 @@ public struct StoreStatistics: Sendable {
         public var written: UInt64
         public var superseded: UInt64
         public var duplicates: UInt64
+        public var unsubscribed: UInt64
         public var lastCommit: Timestamp?
     }
 
@@ -285,7 +303,7 @@ extension FeatureStore {
                 StoreStatistics.Source(
                     name: source, appliedSequence: position.appliedSequence, written: position.written,
                     superseded: position.superseded, duplicates: position.duplicates,
-                    lastCommit: position.lastCommitNanoseconds == 0
+                    unsubscribed: position.unsubscribed, lastCommit: position.lastCommitNanoseconds == 0
                         ? nil : Timestamp(nanosecondsSinceEpoch: position.lastCommitNanoseconds))
             }
         }

@@ -15,6 +15,8 @@ public struct ServeOptions: Sendable {
     public var registry: Registry
     public var grpc: GRPCServerConfiguration
     public var limits = LookupLimits()
+    /// The feature services this region serves (`nil`: all of the registry's); it stores only the views they read.
+    public var serve: [String]?
     public var store = StoreOptions()
     /// The replication pipeline's limits and thread priority.
     public var replication = ReplicationWriter.Options()
@@ -72,9 +74,9 @@ public enum FreshetServer {
         let signals = try TerminationSignals.block()
         let openFiles = ProcessLimits.raiseOpenFileLimit()
         let store = try FeatureStore(
-            directory: options.dataDirectory, registry: options.registry, options: options.store)
+            directory: options.dataDirectory, registry: options.registry, serve: options.serve, options: options.store)
         var plans: [BoundPlan] = []
-        for service in options.registry.services {
+        for service in options.registry.services where store.servedServices.contains(service.name) {
             plans.append(
                 try BoundPlan(
                     plan: QueryPlan(service: service.name, registry: options.registry), store: store,
@@ -110,7 +112,7 @@ public enum FreshetServer {
                 "endpoint": server.endpoint.description, "data": options.dataDirectory,
                 "threads": String(options.grpc.threads),
                 "views": counts.map { "\($0.view)=\($0.rows)" }.joined(separator: ","),
-                "services": options.registry.services.map(\.name).joined(separator: ","),
+                "services": store.servedServices.joined(separator: ","),
                 "max_rows": String(options.limits.maxRows), "max_message_bytes": String(options.grpc.maxMessageBytes),
                 "sync": options.store.durable ? "full" : "none",
                 "replication_priority": options.replication.priority.rawValue,

@@ -112,7 +112,7 @@ enum PushCommand {
             case .done(let position, let took, let reconnects):
                 let again = reconnects == 0 ? "" : ", \(reconnects) reconnect\(reconnects == 1 ? "" : "s")"
                 Console.out(
-                    "push: \(endpoint): done: position \(position.appliedSequence) of \(updates.count) (source totals: written \(position.written), superseded \(position.superseded), duplicates skipped \(position.duplicates)) in \(took.formatted)\(again)\n"
+                    "push: \(endpoint): done: position \(position.appliedSequence) of \(updates.count) (source totals: written \(position.written), superseded \(position.superseded), duplicates skipped \(position.duplicates)\(position.unsubscribed > 0 ? ", not stored there \(position.unsubscribed)" : "")) in \(took.formatted)\(again)\n"
                 )
             case .failed(let reason):
                 failed += 1

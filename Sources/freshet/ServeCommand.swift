@@ -28,6 +28,11 @@ enum ServeCommand {
             name: "registry", kind: .value(placeholder: "FILE"),
             help: "registry JSON: entities, feature views, feature services"),
         FlagSpec(
+            name: "serve", kind: .value(placeholder: "SERVICE[,SERVICE...]"),
+            help:
+                "the feature services this region serves (default: all); it stores only the views they read, and skips updates of others"
+        ),
+        FlagSpec(
             name: "listen", kind: .value(placeholder: "HOST:PORT"),
             help: "address to serve gRPC on (default 127.0.0.1:50051; port 0 = any free port)"),
         FlagSpec(name: "threads", kind: .value(placeholder: "N"), help: "event loop threads (default: one per CPU)"),
@@ -98,6 +103,16 @@ enum ServeCommand {
         let registry = try loadRegistry(registryPath)
         var options = ServeOptions(dataDirectory: data, registry: registry, grpc: grpc)
         options.limits.maxRows = try flags.integer("max-rows", default: 10_000, range: 1...1_000_000)
+        if let text = flags.value("serve") {
+            let names = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard !names.contains(where: \.isEmpty) else { throw UsageError("--serve: a service name is empty") }
+            for name in names where registry.service(named: name) == nil {
+                throw UsageError(
+                    "--serve: the registry has no feature service '\(name)' (it has: \(registry.services.map(\.name).joined(separator: ", ")))"
+                )
+            }
+            options.serve = names
+        }
         options.store.mapSize = try flags.byteSize("map-size", default: 4 << 30)
         switch flags.value("sync") ?? "full" {
         case "full": options.store.durable = true

@@ -59,6 +59,7 @@ enum StatsCommand {
                 for (name, value) in [
                     ("applied_sequence", source.appliedSequence), ("written", source.written),
                     ("superseded", source.superseded), ("duplicates", source.duplicates),
+                    ("unsubscribed", source.unsubscribed),
                 ] {
                     writer.key(name)
                     writer.writeInt64(Int64(clamping: value))
@@ -78,7 +79,7 @@ enum StatsCommand {
             }
             for source in statistics.sources {
                 print(
-                    "source \(source.name): position \(source.appliedSequence) (written \(source.written), superseded \(source.superseded), duplicates skipped \(source.duplicates)), last commit \(source.lastCommit?.iso8601 ?? "never")"
+                    "source \(source.name): position \(source.appliedSequence) (written \(source.written), superseded \(source.superseded), duplicates skipped \(source.duplicates)\(source.unsubscribed > 0 ? ", not stored here \(source.unsubscribed)" : "")), last commit \(source.lastCommit?.iso8601 ?? "never")"
                 )
             }
         }

@@ -185,10 +185,15 @@ struct  Freshet__V1__ReplicateAck
    * Updates of this batch at or below the position before it (resent), skipped.
    */
   uint64_t duplicates;
+  /*
+   * Updates of this batch for views of the registry that this region does not store (no feature service it
+   * serves reads them; see `freshet serve --serve`), skipped.
+   */
+  uint64_t unsubscribed;
 };
 #define FRESHET__V1__REPLICATE_ACK__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&freshet__v1__replicate_ack__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Freshet__V1__GetPositionRequest
@@ -219,8 +224,8 @@ struct  Freshet__V1__SourcePosition
    */
   uint64_t applied_sequence;
   /*
-   * Updates written so far. `written + superseded == applied_sequence` for a source whose sequences start at 1:
-   * every update was applied once.
+   * Updates written so far. `written + superseded + unsubscribed == applied_sequence` for a source whose
+   * sequences start at 1: every update was applied once.
    */
   uint64_t written;
   /*
@@ -232,13 +237,18 @@ struct  Freshet__V1__SourcePosition
    */
   uint64_t duplicates;
   /*
+   * Updates of views this region does not store (not subscribed), skipped. With these,
+   * `written + superseded + unsubscribed == applied_sequence`.
+   */
+  uint64_t unsubscribed;
+  /*
    * When the last batch of this source was committed here; unset when none was.
    */
   Google__Protobuf__Timestamp *last_commit_time;
 };
 #define FRESHET__V1__SOURCE_POSITION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&freshet__v1__source_position__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, NULL }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, NULL }
 
 
 /* Freshet__V1__UpdateBatch methods */

@@ -646,7 +646,7 @@ const ProtobufCMessageDescriptor freshet__v1__delete__descriptor =
   (ProtobufCMessageInit) freshet__v1__delete__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor freshet__v1__replicate_ack__field_descriptors[6] =
+static const ProtobufCFieldDescriptor freshet__v1__replicate_ack__field_descriptors[7] =
 {
   {
     "source",
@@ -720,6 +720,18 @@ static const ProtobufCFieldDescriptor freshet__v1__replicate_ack__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "unsubscribed",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Freshet__V1__ReplicateAck, unsubscribed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned freshet__v1__replicate_ack__field_indices_by_name[] = {
   1,   /* field[1] = applied_sequence */
@@ -727,12 +739,13 @@ static const unsigned freshet__v1__replicate_ack__field_indices_by_name[] = {
   2,   /* field[2] = first_sequence */
   0,   /* field[0] = source */
   4,   /* field[4] = superseded */
+  6,   /* field[6] = unsubscribed */
   3,   /* field[3] = written */
 };
 static const ProtobufCIntRange freshet__v1__replicate_ack__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor freshet__v1__replicate_ack__descriptor =
 {
@@ -742,7 +755,7 @@ const ProtobufCMessageDescriptor freshet__v1__replicate_ack__descriptor =
   "Freshet__V1__ReplicateAck",
   "freshet.v1",
   sizeof(Freshet__V1__ReplicateAck),
-  6,
+  7,
   freshet__v1__replicate_ack__field_descriptors,
   freshet__v1__replicate_ack__field_indices_by_name,
   1,  freshet__v1__replicate_ack__number_ranges,
@@ -787,7 +800,7 @@ const ProtobufCMessageDescriptor freshet__v1__get_position_request__descriptor =
   (ProtobufCMessageInit) freshet__v1__get_position_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor freshet__v1__source_position__field_descriptors[6] =
+static const ProtobufCFieldDescriptor freshet__v1__source_position__field_descriptors[7] =
 {
   {
     "source",
@@ -861,6 +874,18 @@ static const ProtobufCFieldDescriptor freshet__v1__source_position__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "unsubscribed",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Freshet__V1__SourcePosition, unsubscribed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned freshet__v1__source_position__field_indices_by_name[] = {
   1,   /* field[1] = applied_sequence */
@@ -868,12 +893,13 @@ static const unsigned freshet__v1__source_position__field_indices_by_name[] = {
   5,   /* field[5] = last_commit_time */
   0,   /* field[0] = source */
   3,   /* field[3] = superseded */
+  6,   /* field[6] = unsubscribed */
   2,   /* field[2] = written */
 };
 static const ProtobufCIntRange freshet__v1__source_position__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor freshet__v1__source_position__descriptor =
 {
@@ -883,7 +909,7 @@ const ProtobufCMessageDescriptor freshet__v1__source_position__descriptor =
   "Freshet__V1__SourcePosition",
   "freshet.v1",
   sizeof(Freshet__V1__SourcePosition),
-  6,
+  7,
   freshet__v1__source_position__field_descriptors,
   freshet__v1__source_position__field_indices_by_name,
   1,  freshet__v1__source_position__number_ranges,

@@ -33,6 +33,8 @@ public final class FeatureStore: Sendable {
     public let registry: Registry
     /// The feature services this region serves (all of the registry's unless `serve` narrowed them).
     public let servedServices: [String]
+    /// The version of the registry this store holds (0 when it was opened without recording one).
+    public let registryVersion: UInt64
     /// Each view's database, by view name.
     public let viewDatabases: [String: Database]
     /// The metadata database: schemas (`schema/<view>`) and replication positions (`position/<source>`).
@@ -44,8 +46,12 @@ public final class FeatureStore: Sendable {
     /// - Parameter serve: the feature services this region serves; only the views they read get a database (and
     ///   take space). `nil`: every service of the registry.
     /// - Throws: ``StoreError`` for a service `serve` names that the registry does not have.
+    /// - Parameter registryJSON: the registry file's bytes, to record as the store's registry: the first time as
+    ///   version 1, later as the next version when it differs and ``RegistryChange`` allows the change; a refused
+    ///   change throws ``StoreError`` naming every problem. `nil` (tools such as `freshet load`): nothing recorded.
     public init(
-        directory: String, registry: Registry, serve: [String]? = nil, options: StoreOptions = StoreOptions()
+        directory: String, registry: Registry, serve: [String]? = nil, registryJSON: [UInt8]? = nil,
+        options: StoreOptions = StoreOptions()
     ) throws {
         let served = serve ?? registry.services.map(\.name)
         for name in served where registry.service(named: name) == nil {
@@ -67,6 +73,11 @@ public final class FeatureStore: Sendable {
             databases[view.name] = try environment.database(named: Self.databaseName(view: view.name), create: true)
         }
         self.viewDatabases = databases
+        let meta = self.meta
+        self.registryVersion =
+            try registryJSON.map { json in
+                try Self.record(registryJSON: json, registry: registry, environment: environment, meta: meta)
+            } ?? 0
         try self.checkSchemas()
     }
 
@@ -75,6 +86,37 @@ public final class FeatureStore: Sendable {
 
     /// The database of a view, or `nil` for a view not in the registry.
     public func database(forView name: String) -> Database? { self.viewDatabases[name] }
+
+    // MARK: - Registry versions
+
+    static let registryKey = Array("registry/json".utf8)
+    static let registryVersionKey = Array("registry/version".utf8)
+
+    /// Records `registryJSON` as the store's registry (see ``init(directory:registry:serve:registryJSON:options:)``).
+    private static func record(
+        registryJSON: [UInt8], registry: Registry, environment: Environment, meta: Database
+    ) throws -> UInt64 {
+        try environment.write { transaction in
+            let version =
+                try transaction.get(meta, key: Self.registryVersionKey).map { bytes in
+                    bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                } ?? 0
+            if let stored = try transaction.get(meta, key: Self.registryKey) {
+                let old = try Registry.parse(json: stored, source: "the registry stored in \(environment.path)")
+                if old == registry { return version }
+                let problems = RegistryChange.problems(from: old, to: registry)
+                if !problems.isEmpty {
+                    throw StoreError(
+                        "the registry cannot replace version \(version) stored in \(environment.path):\n"
+                            + problems.map { "  - \($0)" }.joined(separator: "\n"))
+                }
+            }
+            var next = version + 1
+            try transaction.put(meta, key: Self.registryKey, value: registryJSON)
+            try transaction.put(meta, key: Self.registryVersionKey, value: withUnsafeBytes(of: &next) { Array($0) })
+            return next
+        }
+    }
 
     // MARK: - Schemas
 
@@ -260,6 +302,8 @@ public struct StoreStatistics: Sendable {
 
     public var mapSize: Int
     public var usedBytes: Int
+    /// The version of the registry the store holds (0: none recorded yet).
+    public var registryVersion: UInt64
     public var views: [View]
     public var sources: [Source]
 }
@@ -307,8 +351,16 @@ extension FeatureStore {
                         ? nil : Timestamp(nanosecondsSinceEpoch: position.lastCommitNanoseconds))
             }
         }
+        let registryVersion =
+            try environment.read { transaction in
+                try transaction.get(meta, key: Self.registryVersionKey).map { bytes in
+                    bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                }
+            } ?? 0
         let info = try environment.info()
-        return StoreStatistics(mapSize: info.mapSize, usedBytes: info.usedBytes, views: views, sources: sources)
+        return StoreStatistics(
+            mapSize: info.mapSize, usedBytes: info.usedBytes, registryVersion: registryVersion, views: views,
+            sources: sources)
     }
 }
 

@@ -17,6 +17,8 @@ public struct ServeOptions: Sendable {
     public var limits = LookupLimits()
     /// The feature services this region serves (`nil`: all of the registry's); it stores only the views they read.
     public var serve: [String]?
+    /// The registry file's bytes, recorded in the store as its versioned registry (see ``FeatureStore``).
+    public var registryJSON: [UInt8]?
     public var store = StoreOptions()
     /// The replication pipeline's limits and thread priority.
     public var replication = ReplicationWriter.Options()
@@ -74,7 +76,8 @@ public enum FreshetServer {
         let signals = try TerminationSignals.block()
         let openFiles = ProcessLimits.raiseOpenFileLimit()
         let store = try FeatureStore(
-            directory: options.dataDirectory, registry: options.registry, serve: options.serve, options: options.store)
+            directory: options.dataDirectory, registry: options.registry, serve: options.serve,
+            registryJSON: options.registryJSON, options: options.store)
         var plans: [BoundPlan] = []
         for service in options.registry.services where store.servedServices.contains(service.name) {
             plans.append(
@@ -113,6 +116,7 @@ public enum FreshetServer {
                 "threads": String(options.grpc.threads),
                 "views": counts.map { "\($0.view)=\($0.rows)" }.joined(separator: ","),
                 "services": store.servedServices.joined(separator: ","),
+                "registry_version": String(store.registryVersion),
                 "max_rows": String(options.limits.maxRows), "max_message_bytes": String(options.grpc.maxMessageBytes),
                 "sync": options.store.durable ? "full" : "none",
                 "replication_priority": options.replication.priority.rawValue,

@@ -100,8 +100,15 @@ enum ServeCommand {
             try flags.integer("max-concurrent-streams", default: 100, range: 1...10_000))
         grpc.drainTimeout = try flags.duration("drain-timeout", default: .seconds(10)) ?? .seconds(10)
 
-        let registry = try loadRegistry(registryPath)
+        let registryJSON: [UInt8]
+        do {
+            registryJSON = try FileIO.readAll(registryPath)
+        } catch {
+            throw CommandError("cannot read the registry: \(error)")
+        }
+        let registry = try Registry.parse(json: registryJSON, source: registryPath)
         var options = ServeOptions(dataDirectory: data, registry: registry, grpc: grpc)
+        options.registryJSON = registryJSON
         options.limits.maxRows = try flags.integer("max-rows", default: 10_000, range: 1...1_000_000)
         if let text = flags.value("serve") {
             let names = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)

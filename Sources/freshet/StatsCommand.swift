@@ -37,6 +37,8 @@ enum StatsCommand {
             writer.writeInt64(Int64(statistics.mapSize))
             writer.key("used_bytes")
             writer.writeInt64(Int64(statistics.usedBytes))
+            writer.key("registry_version")
+            writer.writeInt64(Int64(clamping: statistics.registryVersion))
             writer.key("views")
             writer.beginObject()
             for view in statistics.views {
@@ -73,6 +75,7 @@ enum StatsCommand {
             print(writer.string)
         } else {
             print("map: \(statistics.usedBytes) of \(statistics.mapSize) bytes used")
+            if statistics.registryVersion > 0 { print("registry: version \(statistics.registryVersion)") }
             for view in statistics.views {
                 let deleted = view.deleted > 0 ? " (+\(view.deleted) deleted)" : ""
                 print("view \(view.name): \(view.rows) rows\(deleted), \(view.features) features")

@@ -150,7 +150,9 @@ public enum ReplicationCodec {
                     case 1 where hasNUL(part):
                         return "update \(index): view contains a NUL byte"
                     case 2 where part.wireType == 2:
-                        if try entryHasNUL(part.bytes) { return "update \(index): a key name or value contains a NUL byte" }
+                        if try entryHasNUL(part.bytes) {
+                            return "update \(index): a key name or value contains a NUL byte"
+                        }
                     case 4 where part.wireType == 2:
                         var upsert = WireReader(part.bytes)
                         while let entry = try upsert.next() {

@@ -347,7 +347,8 @@ extension FeatureStore {
                 StoreStatistics.Source(
                     name: source, appliedSequence: position.appliedSequence, written: position.written,
                     superseded: position.superseded, duplicates: position.duplicates,
-                    unsubscribed: position.unsubscribed, lastCommit: position.lastCommitNanoseconds == 0
+                    unsubscribed: position.unsubscribed,
+                    lastCommit: position.lastCommitNanoseconds == 0
                         ? nil : Timestamp(nanosecondsSinceEpoch: position.lastCommitNanoseconds))
             }
         }

@@ -58,7 +58,6 @@ let requestSpecs: [FlagSpec] =
         FlagSpec(name: "out", kind: .value(placeholder: "FILE"), help: "where to write the framed request")
     ]
 
-
 /// The highest open-loop rate: far above what one client core can send, low enough that the schedule stays exact.
 let maxRate = 10_000_000.0
 

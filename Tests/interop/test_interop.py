@@ -225,6 +225,26 @@ def test_delay_model_real_requests(pb, nyc, serving):
     assert statuses[7][0] == "NOT_FOUND" and statuses[8][2] == "NOT_FOUND" and statuses[9][0] == "NOT_FOUND", statuses
 
 
+def test_delay_model_first_10000_requests_equal_a_direct_join(pb, nyc, serving):
+    """Replays the first 10,000 requests of requests.jsonl through delay_model, 500 rows per call: every result row
+    equals what a direct join of the source tables gives (missing and null tailnums, unknown airports included)."""
+    uses = nyc.service("delay_model")
+    rows = nyc.requests[:10_000]
+    assert len(rows) == 10_000, f"requests.jsonl has only {len(rows)} rows"
+    counts = {"missing tailnum": 0, "unknown plane": 0}
+    for start in range(0, len(rows), 500):
+        batch = rows[start:start + 500]
+        response = serving.GetFeatures(service_request(pb, batch), timeout=RPC_TIMEOUT)
+        check_rows(pb, nyc, uses, batch, response)
+        for keys in batch:
+            if keys["tailnum"] is None:
+                counts["missing tailnum"] += 1
+            elif keys["tailnum"] not in nyc.tables["planes"]:
+                counts["unknown plane"] += 1
+    # The replay really covered the hard cases, not only planes that are found.
+    assert counts["missing tailnum"] > 0 and counts["unknown plane"] > 0, counts
+
+
 def test_delay_model_value_kinds_follow_registry_types(pb, nyc, serving):
     rows = nyc.requests[:50]
     response = serving.GetFeatures(service_request(pb, rows), timeout=RPC_TIMEOUT)

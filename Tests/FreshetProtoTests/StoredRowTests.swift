@@ -42,7 +42,9 @@ struct StoredRowTests {
 
     @Test func damagedRowsAreRefusedNotMisread() {
         let good = StoredRow.encode(
-            values: [.int64(1), .string("x")], eventTime: Timestamp(seconds: 1), ingestTime: Timestamp(seconds: 2))
+            values: [.int64(1), .string("x")], eventTime: Timestamp(seconds: 1), ingestTime: Timestamp(seconds: 2),
+            originSource: [], originSequence: 5)
+        #expect(good[0] == 2, "a row with an origin is format 2")
         var wrongFormat = good
         wrongFormat[0] = 9
         // Format 2 with no origin source: the offset table starts at byte 29; offset[1] (the first segment's end) is at 33.
@@ -102,6 +104,10 @@ struct StoredRowTests {
             #expect(view.originSource.isEmpty)
             #expect(view.originSequence == 0)
         }
+        // A row without an origin (a load) is written in format 1 itself, and reads back the same.
+        let loaded = StoredRow.encode(
+            values: [.int64(42), .string("old")], eventTime: Timestamp(seconds: 5), ingestTime: Timestamp(seconds: 6))
+        #expect(loaded == formatOne)
     }
 }
 

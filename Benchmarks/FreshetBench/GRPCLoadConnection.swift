@@ -18,15 +18,7 @@ public final class GRPCPayloads {
     ///   - messages: encoded request messages and their row counts.
     public init(path: String, authority: String, messages: [(message: [UInt8], rows: Int)]) {
         self.headers = HeaderBlock(GRPCClient.standardHeaders(path: path, authority: authority))
-        self.bodies = messages.map { message in
-            var body = [UInt8](repeating: 0, count: 5)
-            let length = message.message.count
-            body[1] = UInt8(truncatingIfNeeded: length >> 24)
-            body[2] = UInt8(truncatingIfNeeded: length >> 16)
-            body[3] = UInt8(truncatingIfNeeded: length >> 8)
-            body[4] = UInt8(truncatingIfNeeded: length)
-            return body + message.message
-        }
+        self.bodies = messages.map { grpcFramed($0.message) }
         self.rows = messages.map(\.rows)
     }
 

@@ -99,9 +99,7 @@ public final class GRPCClient: HTTP2SessionDelegate {
             headers.append(HTTP2Header("grpc-timeout", GRPCTimeout.format(timeout)))
         }
         headers += metadata
-        var body = [UInt8](repeating: 0, count: 5)
-        writeGRPCPrefix(length: request.count, into: &body)
-        body += request
+        let body = grpcFramed(request)
         // Wait a little past the deadline for the server's own DEADLINE_EXCEEDED, no more.
         return try self.call(
             headers: headers, body: body, wait: timeout.map { $0 + .milliseconds(250) } ?? .seconds(60))
@@ -250,10 +248,7 @@ public final class GRPCClient: HTTP2SessionDelegate {
 
     /// Queues one request message on a streaming call and writes what flow control allows.
     public func send(_ message: [UInt8], on stream: Int32) throws {
-        var framed = [UInt8](repeating: 0, count: 5)
-        writeGRPCPrefix(length: message.count, into: &framed)
-        framed.append(contentsOf: message)
-        framed.withUnsafeBytes { self.session.append($0, to: stream) }
+        grpcFramed(message).withUnsafeBytes { self.session.append($0, to: stream) }
         try self.flush()
     }
 

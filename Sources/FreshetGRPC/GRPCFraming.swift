@@ -110,6 +110,30 @@ package struct GRPCMessageDeframer {
     }
 }
 
+extension GRPCMessageDeframer.Failure {
+    /// The status a call ends with when its request framing breaks the rules.
+    var status: GRPCStatus {
+        switch self {
+        case .tooLarge(let length, let limit):
+            GRPCStatus(
+                .resourceExhausted, "request message of \(length) bytes is larger than the limit of \(limit) bytes")
+        case .compressedWithoutEncoding:
+            GRPCStatus(.internalError, "message has the compressed flag set but the call's grpc-encoding is identity")
+        case .invalidFlag(let flag):
+            GRPCStatus(.internalError, "invalid gRPC message flag byte \(flag)")
+        }
+    }
+}
+
+/// `message` behind its 5-byte prefix (uncompressed), as it goes into DATA frames.
+package func grpcFramed(_ message: [UInt8]) -> [UInt8] {
+    var framed = [UInt8](repeating: 0, count: 5)
+    framed.reserveCapacity(5 + message.count)
+    writeGRPCPrefix(length: message.count, into: &framed)
+    framed.append(contentsOf: message)
+    return framed
+}
+
 /// Writes the 5-byte prefix for an uncompressed message of `length` bytes at `offset` of `buffer`.
 package func writeGRPCPrefix(length: Int, into buffer: inout [UInt8], at offset: Int = 0) {
     precondition(length <= Int(UInt32.max), "gRPC message over 4 GiB")

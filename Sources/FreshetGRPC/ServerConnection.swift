@@ -422,21 +422,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         do {
             try stream.deframer.append(bytes)
         } catch {
-            switch error {
-            case .tooLarge(let length, let limit):
-                self.respond(
-                    stream,
-                    status: GRPCStatus(
-                        .resourceExhausted,
-                        "request message of \(length) bytes is larger than the limit of \(limit) bytes"))
-            case .compressedWithoutEncoding:
-                self.respond(
-                    stream,
-                    status: GRPCStatus(
-                        .internalError, "message has the compressed flag set but the call's grpc-encoding is identity"))
-            case .invalidFlag(let flag):
-                self.respond(stream, status: GRPCStatus(.internalError, "invalid gRPC message flag byte \(flag)"))
-            }
+            self.respond(stream, status: error.status)
         }
     }
 
@@ -557,21 +543,11 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
     /// Ends a call with a non-OK status: a trailers-only response (RFC-wise one HEADERS frame with END_STREAM).
     private func respond(_ stream: ServerStream, status: GRPCStatus) {
         guard !stream.responded else { return }
-        stream.responded = true
-        stream.deframer.discard()
-        self.account(stream)
-        if let timer = stream.timerID {
-            self.loop.eventLoop.cancelTimer(timer)
-            stream.timerID = nil
-        }
+        self.markResponded(stream)
         var headers = [
-            HTTP2Header(":status", String(stream.httpStatus)),
-            HTTP2Header("content-type", "application/grpc"),
-            HTTP2Header("grpc-status", String(status.code.rawValue)),
+            HTTP2Header(":status", String(stream.httpStatus)), HTTP2Header("content-type", "application/grpc"),
         ]
-        if !status.message.isEmpty {
-            headers.append(HTTP2Header("grpc-message", percentEncodeGRPCMessage(status.message)))
-        }
+        headers += Self.statusFields(status)
         if status.code == .unimplemented {
             headers.append(HTTP2Header("grpc-accept-encoding", "identity"))
         }
@@ -581,6 +557,26 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
             self.loop.logger.debug(
                 "cannot submit error response", ["peer": self.peerDescription, "error": error.message])
         }
+    }
+
+    /// The call is answered: drop what its request still holds and its deadline timer.
+    private func markResponded(_ stream: ServerStream) {
+        stream.responded = true
+        stream.deframer.discard()
+        self.account(stream)
+        if let timer = stream.timerID {
+            self.loop.eventLoop.cancelTimer(timer)
+            stream.timerID = nil
+        }
+    }
+
+    /// `grpc-status` and, when there is one, the percent-encoded `grpc-message` of `status`.
+    private static func statusFields(_ status: GRPCStatus) -> [HTTP2Header] {
+        var fields = [HTTP2Header("grpc-status", String(status.code.rawValue))]
+        if !status.message.isEmpty {
+            fields.append(HTTP2Header("grpc-message", percentEncodeGRPCMessage(status.message)))
+        }
+        return fields
     }
 
     // MARK: - Streaming calls
@@ -614,19 +610,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         do {
             try stream.deframer.append(bytes)
         } catch {
-            switch error {
-            case .tooLarge(let length, let limit):
-                responder.finish(
-                    GRPCStatus(
-                        .resourceExhausted,
-                        "request message of \(length) bytes is larger than the limit of \(limit) bytes"))
-            case .compressedWithoutEncoding:
-                responder.finish(
-                    GRPCStatus(
-                        .internalError, "message has the compressed flag set but the call's grpc-encoding is identity"))
-            case .invalidFlag(let flag):
-                responder.finish(GRPCStatus(.internalError, "invalid gRPC message flag byte \(flag)"))
-            }
+            responder.finish(error.status)
             return
         }
         if !stream.paused { self.deliver(stream) }
@@ -685,10 +669,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
                 "cannot submit response headers", ["peer": self.peerDescription, "error": error.message])
             return
         }
-        var framed = [UInt8](repeating: 0, count: 5)
-        writeGRPCPrefix(length: message.count, into: &framed)
-        framed.append(contentsOf: message)
-        framed.withUnsafeBytes { self.session.append($0, to: stream.id) }
+        grpcFramed(message).withUnsafeBytes { self.session.append($0, to: stream.id) }
         self.loop.markDirty(self)
     }
 
@@ -697,18 +678,8 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
         if !responder.headersSent {
             self.respond(stream, status: status)
         } else {
-            stream.responded = true
-            stream.deframer.discard()
-            self.account(stream)
-            if let timer = stream.timerID {
-                self.loop.eventLoop.cancelTimer(timer)
-                stream.timerID = nil
-            }
-            var trailers = [HTTP2Header("grpc-status", String(status.code.rawValue))]
-            if !status.message.isEmpty {
-                trailers.append(HTTP2Header("grpc-message", percentEncodeGRPCMessage(status.message)))
-            }
-            self.session.finish(stream: stream.id, trailers: HeaderBlock(trailers))
+            self.markResponded(stream)
+            self.session.finish(stream: stream.id, trailers: HeaderBlock(Self.statusFields(status)))
         }
         self.session.consume(stream: stream.id, count: stream.unconsumed)
         stream.unconsumed = 0

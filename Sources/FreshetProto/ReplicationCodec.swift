@@ -222,47 +222,23 @@ public enum ReplicationCodec {
     /// decoding them (a few nanoseconds per update): what an event loop needs before it hands the batch on.
     /// `nil` when the top level is not valid protobuf wire format (or the source is not UTF-8).
     public static func peekBatch(_ bytes: UnsafeRawBufferPointer) -> (source: String, firstSequence: UInt64)? {
-        var cursor = 0
+        var reader = WireReader(bytes)
         var source = ""
         var first: UInt64 = 0
-        func varint() -> UInt64? {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while cursor < bytes.count && shift < 64 {
-                let byte = bytes[cursor]
-                cursor += 1
-                value |= UInt64(byte & 0x7f) << shift
-                if byte & 0x80 == 0 { return value }
-                shift += 7
-            }
-            return nil
-        }
-        while cursor < bytes.count {
-            guard let tag = varint(), tag >> 3 != 0 else { return nil }
-            switch (tag >> 3, tag & 7) {
-            case (_, 0):
-                guard let value = varint() else { return nil }
-                if tag >> 3 == 2 { first = value }
-            case (_, 1):
-                guard cursor + 8 <= bytes.count else { return nil }
-                cursor += 8
-            case (_, 5):
-                guard cursor + 4 <= bytes.count else { return nil }
-                cursor += 4
-            case (_, 2):
-                guard let length = varint(), length <= UInt64(bytes.count - cursor) else { return nil }
-                if tag >> 3 == 1 {
-                    guard
-                        let text = String(
-                            validating: UnsafeRawBufferPointer(rebasing: bytes[cursor..<cursor + Int(length)]),
-                            as: UTF8.self)
-                    else { return nil }
+        do {
+            while let field = try reader.next() {
+                switch (field.number, field.wireType) {
+                case (1, 2):
+                    guard let text = String(validating: field.bytes, as: UTF8.self) else { return nil }
                     source = text
+                case (2, 0):
+                    first = field.value
+                default:
+                    break
                 }
-                cursor += Int(length)
-            default:
-                return nil
             }
+        } catch {
+            return nil
         }
         return (source, first)
     }

@@ -162,11 +162,13 @@ public final class ServerFeeder: Sendable {
                 let reason = (error as? Retry)?.reason ?? "\(error)"
                 let stalled = ContinuousClock.now - progress.at
                 if stalled >= self.options.giveUpAfter {
+                    // Shown to the millisecond, in the flag's own syntax (`2m`, `1.5s`).
+                    let shown = Duration.milliseconds(Int64(stalled.seconds * 1000))
                     return .failed(
-                        "no progress for \(stalled.formattedSeconds) (limit --give-up-after \(self.options.giveUpAfter.formattedSeconds)); last problem: \(reason)"
+                        "no progress for \(shown.freshetDescription) (limit --give-up-after \(self.options.giveUpAfter.freshetDescription)); last problem: \(reason)"
                     )
                 }
-                self.report("\(self.name): \(reason); retrying in \(backoff.formattedSeconds)")
+                self.report("\(self.name): \(reason); retrying in \(backoff.freshetDescription)")
                 Self.sleep(backoff)
                 backoff = min(backoff * 2, .seconds(5))
             }
@@ -241,7 +243,7 @@ public final class ServerFeeder: Sendable {
             }
             guard let end = events.end else {
                 if ContinuousClock.now - progress.at >= self.options.giveUpAfter {
-                    throw Retry(reason: "no ack for \(self.options.giveUpAfter.formattedSeconds)")
+                    throw Retry(reason: "no ack for \(self.options.giveUpAfter.freshetDescription)")
                 }
                 continue
             }
@@ -297,11 +299,5 @@ extension Duration {
     var seconds: Double {
         let (seconds, attoseconds) = self.components
         return Double(seconds) + Double(attoseconds) / 1e18
-    }
-
-    /// `1.5s`.
-    var formattedSeconds: String {
-        let value = self.seconds
-        return value == value.rounded() ? "\(Int(value))s" : "\((value * 10).rounded() / 10)s"
     }
 }

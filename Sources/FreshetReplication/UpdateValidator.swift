@@ -64,13 +64,6 @@ public struct UpdateValidator: Sendable {
     /// - Throws: ``UpdateRejection`` naming the batch's first sequence, the update index and the field.
     public func validate(_ batch: UpdateBatchMessage) throws(UpdateRejection) -> ValidatedBatch {
         let name = "batch first_sequence \(batch.firstSequence)"
-        if batch.source.isEmpty {
-            throw UpdateRejection(message: "\(name): source is empty; name the producer")
-        }
-        if batch.source.utf8.count > Self.maxSourceBytes {
-            throw UpdateRejection(
-                message: "\(name): source is \(batch.source.utf8.count) bytes; the limit is \(Self.maxSourceBytes)")
-        }
         if let problem = Self.sourceProblem(batch.source) {
             throw UpdateRejection(message: "\(name): source \(problem)")
         }
@@ -134,8 +127,14 @@ public struct UpdateValidator: Sendable {
         return ValidatedBatch(source: batch.source, firstSequence: batch.firstSequence, updates: updates)
     }
 
-    /// What is wrong with a source name (control characters, the replacement character of invalid UTF-8), or `nil`.
+    /// What is wrong with a source name, to follow the word "source" in a message (empty, longer than
+    /// ``maxSourceBytes``, control characters, the replacement character of invalid UTF-8), or `nil`. The one check
+    /// for the server's batches and GetPosition and for `freshet push --source`.
     public static func sourceProblem(_ source: String) -> String? {
+        if source.isEmpty { return "is empty; name the producer" }
+        if source.utf8.count > Self.maxSourceBytes {
+            return "is \(source.utf8.count) bytes; the limit is \(Self.maxSourceBytes)"
+        }
         if source.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
             return "contains a control character"
         }

@@ -46,14 +46,6 @@ final class ReplicationService: Sendable {
                 .invalidArgument,
                 "the request is not a valid freshet.v1.GetPositionRequest, or its source holds a NUL byte")
         }
-        guard !source.isEmpty else {
-            throw GRPCStatus(.invalidArgument, "source is empty; name the producer")
-        }
-        guard source.utf8.count <= UpdateValidator.maxSourceBytes else {
-            throw GRPCStatus(
-                .invalidArgument,
-                "source is \(source.utf8.count) bytes; the limit is \(UpdateValidator.maxSourceBytes)")
-        }
         if let problem = UpdateValidator.sourceProblem(source) {
             throw GRPCStatus(.invalidArgument, "source \(problem)")
         }

@@ -63,9 +63,6 @@ enum PushCommand {
             throw UsageError("--server lists \(server) twice")
         }
         let source = try flags.required("source")
-        guard !source.isEmpty, source.utf8.count <= UpdateValidator.maxSourceBytes else {
-            throw UsageError("--source must be 1 to \(UpdateValidator.maxSourceBytes) bytes")
-        }
         if let problem = UpdateValidator.sourceProblem(source) {
             throw UsageError("--source \(problem)")
         }

@@ -593,30 +593,42 @@ def interrupted(number, frame) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    # SIGTERM and SIGHUP unwind like Ctrl-C: servers stopped, a half-made store removed.
+def report_main(prog: str, out: Path | None, measure, cleanup=lambda: None) -> int:
+    """Runs `measure()` (which returns the Markdown report), prints the report and writes it to `out`; the exit
+    status of a benchmark script: 0, 1 after a Failure (its message and detail on stderr), 130 when interrupted.
+    SIGTERM and SIGHUP unwind like Ctrl-C, so `cleanup` and every `finally` on the way stop what was started."""
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGHUP, interrupted)
     try:
-        prepare()
-        report = Compare(args).run()
+        report = measure()
         print(report, end="", flush=True)
-        if args.out:
+        if out:
             try:
-                args.out.write_text(report)
+                out.write_text(report)
             except OSError as error:
-                raise Failure(f"cannot write {args.out}: {error.strerror}") from None
-            log(f"wrote {args.out}")
+                raise Failure(f"cannot write {out}: {error.strerror}") from None
+            log(f"wrote {out}")
     except Failure as failure:
-        print(f"{PROG}: {failure.message}", file=sys.stderr)
+        print(f"{prog}: {failure.message}", file=sys.stderr)
         if failure.detail.strip():
             print(failure.detail.rstrip(), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        cleanup()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+
+    def measure() -> str:
+        prepare()  # servers stopped and a half-made store removed on the way out (Compare.run's own finally)
+        return Compare(args).run()
+
+    return report_main(PROG, args.out, measure)
 
 
 if __name__ == "__main__":

@@ -627,39 +627,22 @@ def prepare(options: Settings) -> None:
         raise Failure("taskset is not installed (util-linux); --pin needs it")
 
 
-def interrupted(number, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
-    # SIGTERM and SIGHUP unwind like Ctrl-C: every server and push stopped, the scratch directory removed.
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGHUP, interrupted)
     bench = None
-    try:
+
+    def measure() -> str:
+        nonlocal bench
         prepare(options)
         bench = Replication(options)
-        report = bench.run()
-        print(report, end="", flush=True)
-        if options.out:
-            try:
-                options.out.write_text(report)
-            except OSError as error:
-                raise Failure(f"cannot write {options.out}: {error.strerror}") from None
-            log(f"wrote {options.out}")
-    except Failure as failure:
-        print(f"{PROG}: {failure.message}", file=sys.stderr)
-        if failure.detail.strip():
-            print(failure.detail.rstrip(), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    finally:
+        return bench.run()
+
+    def cleanup() -> None:
+        # Every server and push stopped, the scratch directory removed.
         if bench is not None:
             bench.close()
-    return 0
+
+    return compare.report_main(PROG, options.out, measure, cleanup)
 
 
 if __name__ == "__main__":

@@ -154,10 +154,15 @@ class Server:
         if ready_line:
             deadline = time.time() + 300
             line = ""
-            while time.time() < deadline:
-                line = self.process.stdout.readline()
-                if line.startswith("listening ") or not line:
-                    break
+            try:
+                while time.time() < deadline:
+                    line = self.process.stdout.readline()
+                    if line.startswith("listening ") or not line:
+                        break
+            except BaseException:
+                # Interrupted while it starts: no run holds this server yet, so stop it here.
+                self.stop()
+                raise
             if not line.startswith("listening "):
                 self.stop()
                 raise Failure(f"{name} did not start ({shlex.join(command)}); its log, {log_path}:", self.log())

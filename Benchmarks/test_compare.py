@@ -197,3 +197,33 @@ def test_a_missing_binary_is_named(setup, monkeypatch):
         bench.data()
     assert failure.value.message == f"freshet-bench generate could not start: {bin_dir / 'absent'} not found"
     assert list(work.iterdir()) == []
+
+
+def test_a_server_interrupted_while_starting_is_stopped(tmp_path):
+    # Regression: Ctrl-C (or SIGTERM) while a server was still starting left it running, since it was not yet in
+    # the list of servers a run stops; a grpcio peer loading its CSV outlived the script.
+    import os
+    import signal
+
+    pid_file = tmp_path / "pid"
+    command = [sys.executable, "-c",
+               f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"]
+
+    def interrupt(number, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            compare.Server("sleeper", command, tmp_path / "sleeper.log")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return
+    os.kill(pid, signal.SIGKILL)
+    pytest.fail(f"the starting server (pid {pid}) was left running")

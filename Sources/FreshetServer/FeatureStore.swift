@@ -92,15 +92,19 @@ public final class FeatureStore: Sendable {
     static let registryKey = Array("registry/json".utf8)
     static let registryVersionKey = Array("registry/version".utf8)
 
+    /// A stored registry version (8 bytes, little-endian); `nil` for any other length.
+    static func registryVersion(_ bytes: [UInt8]) -> UInt64? {
+        guard bytes.count == 8 else { return nil }
+        return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+
     /// Records `registryJSON` as the store's registry (see ``init(directory:registry:serve:registryJSON:options:)``).
     private static func record(
         registryJSON: [UInt8], registry: Registry, environment: Environment, meta: Database
     ) throws -> UInt64 {
         try environment.write { transaction in
             let version =
-                try transaction.get(meta, key: Self.registryVersionKey).map { bytes in
-                    bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-                } ?? 0
+                try transaction.get(meta, key: Self.registryVersionKey).flatMap(Self.registryVersion) ?? 0
             if let stored = try transaction.get(meta, key: Self.registryKey) {
                 let old = try Registry.parse(json: stored, source: "the registry stored in \(environment.path)")
                 if old == registry { return version }
@@ -354,9 +358,7 @@ extension FeatureStore {
         }
         let registryVersion =
             try environment.read { transaction in
-                try transaction.get(meta, key: Self.registryVersionKey).map { bytes in
-                    bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-                }
+                try transaction.get(meta, key: Self.registryVersionKey).flatMap(Self.registryVersion)
             } ?? 0
         let info = try environment.info()
         return StoreStatistics(

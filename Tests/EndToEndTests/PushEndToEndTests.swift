@@ -178,12 +178,8 @@ struct PushEndToEndTests {
             data: scratch.file("data"), extra: ["--max-message-bytes", "2KiB"], scratch: scratch)
         // 40 rows of about 280 bytes: 500 rows per batch would be 11 KB, over the server's 2 KiB; --max-batch-bytes
         // cuts the batches so that they fit.
-        let lines = (0..<40).map { weatherLine("EWR", "2024-01-01T\(String(10 + $0 / 60))", temp: Double($0)) }
-        let times = (0..<40).map { index in
-            lines[index].replacing(
-                "2024-01-01T\(String(10 + index / 60))", with: "2024-01-01T10:\(String(format2(index))):00Z")
-        }
-        let fits = scratch.write("fits.jsonl", times.joined(separator: "\n") + "\n")
+        let lines = (0..<40).map { weatherLine("EWR", "2024-01-01T10:\(format2($0)):00Z", temp: Double($0)) }
+        let fits = scratch.write("fits.jsonl", lines.joined(separator: "\n") + "\n")
         let cut = push(server, fits, extra: ["--max-batch-bytes", "1500"])
         #expect(cut.status == 0, "\(cut.stderr)")
         #expect(try position(server, source: "s").appliedSequence == 40)

@@ -8,7 +8,8 @@
 /// models read features by name and type. So a change may add views and features, change `max_age` and descriptions,
 /// and change which features a service lists; it may not change a feature's type or an entity's join keys (that
 /// needs a new view version), and it may not remove a feature that a service of the old registry still in the new
-/// one used (drop it from the service first). Duplicate names and services naming unknown views or features never
+/// one used (drop it from the service first). Features keep their positions (rows store values by position), so
+/// they may be added or removed only at the end. Duplicate names and services naming unknown views or features never
 /// get this far: ``Registry/parse(json:source:)`` refuses them.
 public enum RegistryChange {
     /// Every problem with changing `old` into `new`, one message each, in registry order; empty when the change is
@@ -35,6 +36,14 @@ public enum RegistryChange {
                 problems.append(
                     "view '\(view.name)': feature '\(feature.name)' changes type from \(previous.type) to \(feature.type); a type change needs a new view version"
                 )
+            }
+            // Rows keep their values by position: the features both registries have must keep their positions.
+            for (position, feature) in before.features.enumerated() {
+                guard let now = view.featureIndex(feature.name), now != position else { continue }
+                problems.append(
+                    "view '\(view.name)': feature '\(feature.name)' moves from position \(position + 1) to \(now + 1); stored rows keep their values by position, so features may only be added at the end or removed from the end (anything else needs a new view version)"
+                )
+                break
             }
             for feature in before.features where view.featureIndex(feature.name) == nil {
                 let users = old.services.filter { service in

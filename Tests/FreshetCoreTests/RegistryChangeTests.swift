@@ -41,9 +41,9 @@ struct RegistryChangeTests {
         #expect(
             RegistryChange.problems(from: Self.base, to: added).isEmpty,
             "\(RegistryChange.problems(from: Self.base, to: added))")
-        // A feature no service of the new registry keeps using may go once the service dropped it.
+        // A feature at the end that no service uses may go (positions of the others stay).
         var dropped = added
-        dropped.views[0].features.removeAll { $0.name == "year" }
+        dropped.views[0].features.removeAll { $0.name == "engines" }
         #expect(RegistryChange.problems(from: added, to: dropped).isEmpty)
     }
 
@@ -70,12 +70,27 @@ struct RegistryChangeTests {
 
         // The service keeps existing but no longer lists the feature, and the view drops it in the same change.
         var removed = Self.base
-        removed.views[0].features.removeAll { $0.name == "year" }
-        removed.services[0].projections[0].features = ["seats"]
+        removed.views[0].features.removeAll { $0.name == "seats" }
+        removed.services[0].projections[0].features = ["year"]
         #expect(
             RegistryChange.problems(from: Self.base, to: removed) == [
-                "view 'planes': feature 'year' is removed, but service 'delay_model' still uses it; drop it from the service first"
+                "view 'planes': feature 'seats' is removed, but service 'delay_model' still uses it; drop it from the service first"
             ])
+
+        // Stored rows keep values by position: a feature removed from the middle, or a reorder, moves the others.
+        var middle = Self.base
+        middle.views[0].features.removeAll { $0.name == "year" }
+        middle.services[0].projections[0].features = ["seats"]
+        let moved1 = RegistryChange.problems(from: Self.base, to: middle)
+        #expect(
+            moved1.count == 2 && moved1[0].hasPrefix("view 'planes': feature 'seats' moves from position 2 to 1"),
+            "\(moved1)")
+        var reordered = Self.base
+        reordered.views[0].features.reverse()
+        #expect(
+            RegistryChange.problems(from: Self.base, to: reordered).first?.hasPrefix(
+                "view 'planes': feature 'year' moves from position 1 to 2; stored rows keep their values by position")
+                == true)
 
         var viewGone = Self.base
         viewGone.views.removeAll { $0.name == "airports" }

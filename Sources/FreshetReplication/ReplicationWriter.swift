@@ -99,6 +99,7 @@ public final class ReplicationWriter: Sendable {
     private enum Input: Sendable {
         case raw([UInt8])
         case checked(ValidatedBatch)
+        case control(@Sendable () -> Void)
     }
 
     private struct Submitted: Sendable {
@@ -110,6 +111,8 @@ public final class ReplicationWriter: Sendable {
     private enum Checked: Sendable {
         case batch(ValidatedBatch)
         case refused(ApplyOutcome)
+        /// Work for the writer thread alone; the decoder waits for `done` before it checks the next batch.
+        case control(@Sendable () -> Void, done: Semaphore)
     }
 
     private struct Ready: Sendable {
@@ -137,7 +140,8 @@ public final class ReplicationWriter: Sendable {
 
     private let environment: Environment
     private let applier: ReplicationApplier
-    private let validator: UpdateValidator?
+    /// The checks in force (a registry change replaces them; the decoder asks before each batch).
+    private let validator: (@Sendable () -> UpdateValidator)?
     private let options: Options
     private let logger: Logger
     private let state = Mutex(State())
@@ -152,13 +156,27 @@ public final class ReplicationWriter: Sendable {
     /// Starts the decoder and writer threads for `environment`.
     /// - Parameter validator: checks raw batches; without one, only already checked batches may be submitted.
     /// - Throws: ``SystemError`` when a thread cannot start.
-    public init(
+    public convenience init(
         environment: Environment, meta: Database, validator: UpdateValidator? = nil, options: Options = Options(),
         logger: Logger
     ) throws {
+        var current: (@Sendable () -> UpdateValidator)?
+        if let validator { current = { validator } }
+        try self.init(
+            environment: environment, meta: meta, currentValidator: current, options: options, logger: logger)
+    }
+
+    /// Starts the decoder and writer threads for `environment`.
+    /// - Parameter currentValidator: returns the checks in force; asked before each raw batch is checked. A
+    ///   change of checks made by a ``perform(_:)`` work item applies to every batch submitted after it.
+    /// - Throws: ``SystemError`` when a thread cannot start.
+    public init(
+        environment: Environment, meta: Database, currentValidator: (@Sendable () -> UpdateValidator)?,
+        options: Options = Options(), logger: Logger
+    ) throws {
         self.environment = environment
         self.applier = ReplicationApplier(meta: meta)
-        self.validator = validator
+        self.validator = currentValidator
         self.options = options
         self.logger = logger
         let decoder = try OSThread(name: "freshet-decoder") { [self] in
@@ -209,12 +227,23 @@ public final class ReplicationWriter: Sendable {
             updates: batch.updates.count, onRoom: onRoom)
     }
 
+    /// Runs `work` on the writer thread, alone: after every batch submitted before it was committed (and acked),
+    /// and before any batch submitted after it is checked. For changes that must be ordered with the updates,
+    /// such as a registry change: `work` makes its own write transaction, and may change what
+    /// `currentValidator` returns. Returns false (and never runs `work`) once the pipeline is stopping.
+    public func perform(_ work: @escaping @Sendable () -> Void) -> Bool {
+        self.enqueue(
+            Submitted(input: .control(work), stream: ReplicationStreamToken(), completion: { _ in }), bytes: 0,
+            updates: 0, onRoom: {}, bypassLimits: true)
+    }
+
     private func enqueue(
-        _ submitted: Submitted, bytes: Int, updates: Int, onRoom: @escaping @Sendable () -> Void
+        _ submitted: Submitted, bytes: Int, updates: Int, onRoom: @escaping @Sendable () -> Void,
+        bypassLimits: Bool = false
     ) -> Bool {
         let accepted = self.state.withLock { state in
             if state.stopping { return false }
-            if !state.submitted.isEmpty
+            if !bypassLimits && !state.submitted.isEmpty
                 && (state.submittedBytes + bytes > self.options.maxQueuedBytes
                     || state.submittedUpdates + updates > self.options.maxQueuedUpdates)
             {
@@ -293,6 +322,8 @@ public final class ReplicationWriter: Sendable {
                     state.readyUpdates += ready.updates
                 }
                 self.writerSignal.signal()
+                // A control item may change the checks: the next batch waits for it.
+                if case .control(_, let done) = ready.checked { done.wait() }
             }
         }
     }
@@ -301,6 +332,8 @@ public final class ReplicationWriter: Sendable {
     private func check(_ submitted: Submitted) -> Checked {
         if submitted.stream.hasFailed { return .refused(.abandoned) }
         switch submitted.input {
+        case .control(let work):
+            return .control(work, done: Semaphore())
         case .checked(let batch):
             return .batch(batch)
         case .raw(let bytes):
@@ -315,7 +348,7 @@ public final class ReplicationWriter: Sendable {
                 return .refused(.rejected("a message of the stream is not a valid freshet.v1.UpdateBatch"))
             }
             do {
-                return .batch(try self.validator!.validate(decoded))
+                return .batch(try self.validator!().validate(decoded))
             } catch {
                 submitted.stream.fail()
                 return .refused(.rejected(error.message))
@@ -347,6 +380,11 @@ public final class ReplicationWriter: Sendable {
             var count = 0
             var updates = 0
             for ready in state.ready {
+                // A control item runs alone.
+                if case .control = ready.checked {
+                    if count == 0 { count = 1 }
+                    break
+                }
                 if count > 0 && updates + ready.updates > self.options.maxGroupUpdates { break }
                 count += 1
                 updates += ready.updates
@@ -359,6 +397,11 @@ public final class ReplicationWriter: Sendable {
     }
 
     private func commit(_ group: [Ready]) {
+        if group.count == 1, case .control(let work, let done) = group[0].checked {
+            work()
+            done.signal()
+            return
+        }
         let ingestTime = Timestamp.now()
         var outcomes: [ApplyOutcome] = []
         let hasWork = group.contains { if case .batch = $0.checked { true } else { false } }
@@ -371,6 +414,8 @@ public final class ReplicationWriter: Sendable {
                     switch ready.checked {
                     case .refused(let outcome):
                         results.append(outcome)
+                    case .control:
+                        preconditionFailure("a control item runs alone")
                     case .batch(let batch):
                         // A gap earlier in this group (or a rejection) ends the stream: skip its later batches.
                         if ready.stream.hasFailed {

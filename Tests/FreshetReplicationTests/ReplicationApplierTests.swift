@@ -908,6 +908,56 @@ struct ReplicationApplierTests {
         }
     }
 
+    @Test("a perform item runs alone between batches, and batches submitted after it are checked with its new checks")
+    func performIsOrderedWithBatches() throws {
+        try withStore { store in
+            // Before the change the weather view has no 'note' feature; the change (a registry change in the server)
+            // installs the full registry's checks.
+            var narrow = registry
+            narrow.views[0].features.removeLast()
+            let current = Locked(
+                UpdateValidator(registry: narrow, databases: ["weather": store.weather, "planes": store.planes]))
+            let writer = try ReplicationWriter(
+                environment: store.environment, meta: store.meta, currentValidator: { current.value },
+                logger: Logger(level: .error))
+            defer { writer.stop() }
+            let events = Locked<[String]>([])
+            let outcomes = Locked<[String: ApplyOutcome]>([:])
+            func submit(_ batch: UpdateBatchMessage, _ name: String) {
+                let accepted = writer.submit(
+                    ReplicationCodec.encode(batch), stream: ReplicationStreamToken(),
+                    completion: { outcome in
+                        events.withLock { $0.append(name) }
+                        outcomes.withLock { $0[name] = outcome }
+                    }, onRoom: {})
+                #expect(accepted)
+            }
+            submit(UpdateBatchMessage(source: "a", firstSequence: 1, updates: [upsert("X", at: 1, temp: 1)]), "before")
+            submit(
+                UpdateBatchMessage(source: "b", firstSequence: 1, updates: [upsert("Y", at: 1, note: "early")]),
+                "note-before")
+            let wide = store.validator
+            #expect(
+                writer.perform {
+                    events.withLock { $0.append("change") }
+                    current.withLock { $0 = wide }
+                })
+            submit(
+                UpdateBatchMessage(source: "c", firstSequence: 1, updates: [upsert("Z", at: 1, note: "late")]),
+                "note-after")
+            try #require(waitUntil { events.withLock { $0.count } == 4 })
+            #expect(events.value == ["before", "note-before", "change", "note-after"])
+            let result = outcomes.value
+            guard case .rejected(let message) = result["note-before"] else {
+                Issue.record("a batch submitted before the change was not checked with the old checks: \(result)")
+                return
+            }
+            #expect(message.contains("no feature 'note'"), "\(message)")
+            #expect(ack(result["note-after"])?.appliedSequence == 1, "\(String(describing: result["note-after"]))")
+            #expect(ack(result["before"])?.appliedSequence == 1)
+        }
+    }
+
     @Test("peekBatch reads the source and first sequence without decoding the updates, and refuses broken wire format")
     func peekBatch() {
         let bytes = ReplicationCodec.encode(

@@ -22,16 +22,18 @@ final class BoundPlan: Sendable {
     /// The type of each request key, in ``QueryPlan/requestKeys`` order.
     let keyTypes: [JoinKeyType]
 
-    init(plan: QueryPlan, store: FeatureStore, serviceName: String = "") throws(QueryPlanError) {
+    init(
+        plan: QueryPlan, databases storedViews: [String: Database], servedServices: [String], serviceName: String = ""
+    ) throws(QueryPlanError) {
         self.encoded = EncodedPlan(plan)
         var databases: [Database] = []
         var keySlotStart = [0]
         var keySlots: [Int] = []
         var maxAges: [Int64] = []
         for projection in plan.projections {
-            guard let database = store.database(forView: projection.view.name) else {
+            guard let database = storedViews[projection.view.name] else {
                 throw QueryPlanError(
-                    "feature view '\(projection.view.name)' is not stored in this region (it serves: \(store.servedServices.joined(separator: ", ")))",
+                    "feature view '\(projection.view.name)' is not stored in this region (it serves: \(servedServices.joined(separator: ", ")))",
                     code: .failedPrecondition)
             }
             databases.append(database)
@@ -74,7 +76,10 @@ public struct LookupLimits: Sendable {
 final class FeatureLookupService {
     private let store: FeatureStore
     private let reader: Reader
-    private let servicePlans: [BoundPlan]
+    /// The catalog the plans below come from, and the store generation it was read at.
+    private var catalog: RegionCatalog
+    private var generation: UInt64
+    private var servicePlans: [BoundPlan]
     private let limits: LookupLimits
     private let decoder = FeaturesRequestDecoder()
     private var writer = FeaturesResponseWriter()
@@ -86,12 +91,26 @@ final class FeatureLookupService {
     private let logger: Logger
     private var dataLossWarnings = LogThrottle()
 
-    init(store: FeatureStore, servicePlans: [BoundPlan], limits: LookupLimits, logger: Logger) throws {
+    init(store: FeatureStore, limits: LookupLimits, logger: Logger) throws {
         self.store = store
         self.logger = logger
         self.reader = try store.environment.makeReader()
-        self.servicePlans = servicePlans
+        self.generation = store.generation
+        self.catalog = store.catalog
+        self.servicePlans = self.catalog.plans
         self.limits = limits
+    }
+
+    /// Takes the store's newest catalog when a registry change published one (one atomic load per request
+    /// otherwise).
+    @inline(__always)
+    private func followRegistry() {
+        let generation = self.store.generation
+        guard generation != self.generation else { return }
+        self.generation = generation
+        self.catalog = self.store.catalog
+        self.servicePlans = self.catalog.plans
+        self.referencePlans.removeAll()
     }
 
     /// Serves one GetFeatures call.
@@ -104,6 +123,7 @@ final class FeatureLookupService {
         } catch {
             throw GRPCStatus(.invalidArgument, error.message)
         }
+        self.followRegistry()
         let plan = try self.plan(for: request)
         let rows = request.rowCount
         if rows > self.limits.maxRows {
@@ -148,7 +168,7 @@ final class FeatureLookupService {
         switch request.target {
         case .service(let name):
             let known = self.servicePlans.map { String(decoding: $0.serviceName, as: UTF8.self) }.sorted()
-            if self.store.registry.service(named: name) != nil {
+            if self.catalog.registry.service(named: name) != nil {
                 throw GRPCStatus(
                     .failedPrecondition,
                     "feature service '\(name)' is not served in this region (it serves: \(known.joined(separator: ", ")); see --serve)"
@@ -163,7 +183,8 @@ final class FeatureLookupService {
             if let plan = self.referencePlans[cacheKey] { return plan }
             do throws(QueryPlanError) {
                 let plan = try BoundPlan(
-                    plan: QueryPlan(references: references, registry: self.store.registry), store: self.store)
+                    plan: QueryPlan(references: references, registry: self.catalog.registry),
+                    databases: self.catalog.databases, servedServices: self.catalog.servedServices)
                 if self.referencePlans.count >= 256 { self.referencePlans.removeAll() }
                 self.referencePlans[cacheKey] = plan
                 return plan

@@ -4,8 +4,9 @@
 
 public import FreshetCore
 public import FreshetProto
-internal import FreshetReplication
+public import FreshetReplication
 public import FreshetStorage
+import Synchronization
 
 /// Settings for opening a store.
 public struct StoreOptions: Sendable {
@@ -17,80 +18,135 @@ public struct StoreOptions: Sendable {
     public init() {}
 }
 
+/// Where a store's registry comes from when it opens.
+public enum RegistrySource: Sendable {
+    /// Tools (`freshet load`): use this registry for every view it has; record nothing, change no subscription.
+    case tool(Registry)
+    /// `freshet serve --registry FILE`: apply this registry as `freshet registry apply` would (the next version
+    /// when it differs from the stored one and the change is allowed).
+    case apply(Registry, json: [UInt8])
+    /// `freshet serve` without `--registry`: the registry the data directory holds.
+    case stored
+}
+
 /// A data directory: one LMDB environment holding a database per feature view (`view/<name>`) and a metadata
-/// database (`freshet/meta`) with each view's schema.
+/// database (`freshet/meta`) with the versioned registry (`registry/json`, `registry/version`), each stored view's
+/// schema (`schema/<view>`), views waiting for a backfill (`backfill/<view>`) and replication positions
+/// (`position/<source>`).
+///
+/// The registry in force and everything derived from it is a ``RegionCatalog``. ``applyRegistry(json:registry:version:)``
+/// changes it live: it checks the change (``RegistryChange``, the stored schemas, this region's services), starts
+/// storing the views the served services now read, frees the views they no longer read, records the new version
+/// and publishes the new catalog, all in one write transaction.
 ///
 /// The schema check keeps stored rows readable: a row keeps its values by feature position, so a view's
-/// features may only be appended to (or, to roll an addition back, cut back to a prefix). A registry that renames,
-/// retypes or reorders a stored feature, or changes the entity key, is refused with a message naming the view.
+/// features may only be appended to (or, to roll an addition back, cut back to a prefix).
 ///
 /// Thread safety: the environment and database handles are thread-safe; reads run in each caller's own read
-/// transaction, and writes are serialized by LMDB (one writer at a time, across processes).
+/// transaction. Registry changes must come from one thread at a time (the replication writer's), between its
+/// commits.
 public final class FeatureStore: Sendable {
     /// The LMDB environment.
     public let environment: Environment
-    /// The registry the store was opened with.
-    public let registry: Registry
-    /// The feature services this region serves (all of the registry's unless `serve` narrowed them).
-    public let servedServices: [String]
-    /// The version of the registry this store holds (0 when it was opened without recording one).
-    public let registryVersion: UInt64
-    /// Each view's database, by view name.
-    public let viewDatabases: [String: Database]
-    /// The metadata database: schemas (`schema/<view>`) and replication positions (`position/<source>`).
+    /// The metadata database.
     public let meta: Database
+    /// The feature services this region was told to serve (`nil`: every service of the registry).
+    let serve: [String]?
+    /// Whether the registry is recorded in the store (serve), or only used (tools).
+    let recordsRegistry: Bool
+    /// What opening did to the recorded registry and the subscription (`nil` for tools).
+    public let openingResult: RegistryApplyResult?
+    private let published: Mutex<RegionCatalog>
+    private let publishedGeneration = Atomic<UInt64>(0)
 
-    /// Opens (creating when needed) the store in `directory` for `registry`, creating each view's database.
-    /// - Throws: ``StorageError`` when LMDB cannot open the directory; ``StoreError`` when a stored schema
-    ///   conflicts with the registry.
-    /// - Parameter serve: the feature services this region serves; only the views they read get a database (and
-    ///   take space). `nil`: every service of the registry.
-    /// - Throws: ``StoreError`` for a service `serve` names that the registry does not have.
-    /// - Parameter registryJSON: the registry file's bytes, to record as the store's registry: the first time as
-    ///   version 1, later as the next version when it differs and ``RegistryChange`` allows the change; a refused
-    ///   change throws ``StoreError`` naming every problem. `nil` (tools such as `freshet load`): nothing recorded.
+    /// The catalog in force.
+    public var catalog: RegionCatalog { self.published.withLock { $0 } }
+    /// Rises by one with each published catalog: a cheap way for a loop to notice a change.
+    public var generation: UInt64 { self.publishedGeneration.load(ordering: .acquiring) }
+    /// The registry in force.
+    public var registry: Registry { self.catalog.registry }
+    /// The feature services this region serves.
+    public var servedServices: [String] { self.catalog.servedServices }
+    /// The version of the registry this store holds (0 when it was opened without recording one).
+    public var registryVersion: UInt64 { self.catalog.version }
+    /// Each stored view's database, by view name.
+    public var viewDatabases: [String: Database] { self.catalog.databases }
+
+    /// Opens (creating when needed) the store in `directory` (see ``RegistrySource``).
+    /// - Parameter serve: the feature services this region serves; only the views they read get a database, and
+    ///   views no served service reads any more are emptied. `nil`: every service (and every view) of the registry.
+    /// - Throws: ``StorageError`` when LMDB cannot open the directory; ``RegistryRefusal`` for a registry change
+    ///   the store cannot take; ``StoreError`` for a schema conflict (tools), a service `serve` names that the
+    ///   registry does not have, or no stored registry.
     public init(
+        directory: String, registry source: RegistrySource, serve: [String]? = nil,
+        options: StoreOptions = StoreOptions()
+    ) throws {
+        var environmentOptions = Environment.Options(mapSize: options.mapSize, maxDatabases: 1024)
+        environmentOptions.sync = options.durable ? .full : .noSync
+        let environment = try Environment(path: directory, options: environmentOptions)
+        let meta = try environment.database(named: "freshet/meta", create: true)
+        self.environment = environment
+        self.meta = meta
+        self.serve = serve
+        let catalog: RegionCatalog
+        var opening: RegistryApplyResult?
+        switch source {
+        case .tool(let registry):
+            self.recordsRegistry = false
+            catalog = try Self.openForTool(registry: registry, environment: environment, meta: meta)
+        case .apply(let registry, let json):
+            self.recordsRegistry = true
+            try Self.checkServed(serve, registry: registry)
+            (catalog, opening) = try Self.reconcile(
+                registry: registry, json: json, serve: serve, requestedVersion: nil, environment: environment,
+                meta: meta)
+        case .stored:
+            self.recordsRegistry = true
+            guard let json = try environment.read({ try $0.get(meta, key: Self.registryKey) }) else {
+                throw StoreError("no registry is stored in \(directory) yet; start the region with --registry FILE")
+            }
+            let registry = try Registry.parse(json: json, source: "the registry stored in \(directory)")
+            try Self.checkServed(serve, registry: registry)
+            (catalog, opening) = try Self.reconcile(
+                registry: registry, json: json, serve: serve, requestedVersion: nil, environment: environment,
+                meta: meta)
+        }
+        self.published = Mutex(catalog)
+        self.openingResult = opening
+    }
+
+    /// Opens the store for `registry`; `registryJSON` given: as ``RegistrySource/apply(_:json:)``, else as
+    /// ``RegistrySource/tool(_:)``.
+    public convenience init(
         directory: String, registry: Registry, serve: [String]? = nil, registryJSON: [UInt8]? = nil,
         options: StoreOptions = StoreOptions()
     ) throws {
-        let served = serve ?? registry.services.map(\.name)
-        for name in served where registry.service(named: name) == nil {
+        try self.init(
+            directory: directory, registry: registryJSON.map { .apply(registry, json: $0) } ?? .tool(registry),
+            serve: serve, options: options)
+    }
+
+    private static func checkServed(_ serve: [String]?, registry: Registry) throws {
+        for name in serve ?? [] where registry.service(named: name) == nil {
             throw StoreError(
                 "--serve: the registry has no feature service '\(name)' (it has: \(registry.services.map(\.name).joined(separator: ", ")))"
             )
         }
-        // Without --serve every view is stored, also one that no service reads yet (loads and refs reach it).
-        let stored = serve == nil ? Set(registry.views.map(\.name)) : registry.viewNames(usedBy: served)
-        var environmentOptions = Environment.Options(mapSize: options.mapSize, maxDatabases: 1024)
-        environmentOptions.sync = options.durable ? .full : .noSync
-        let environment = try Environment(path: directory, options: environmentOptions)
-        self.environment = environment
-        self.registry = registry
-        self.servedServices = served
-        self.meta = try environment.database(named: "freshet/meta", create: true)
-        var databases: [String: Database] = [:]
-        for view in registry.views where stored.contains(view.name) {
-            databases[view.name] = try environment.database(named: Self.databaseName(view: view.name), create: true)
-        }
-        self.viewDatabases = databases
-        let meta = self.meta
-        self.registryVersion =
-            try registryJSON.map { json in
-                try Self.record(registryJSON: json, registry: registry, environment: environment, meta: meta)
-            } ?? 0
-        try self.checkSchemas()
     }
 
     /// The LMDB database name of a view.
     public static func databaseName(view: String) -> String { "view/\(view)" }
 
-    /// The database of a view, or `nil` for a view not in the registry.
-    public func database(forView name: String) -> Database? { self.viewDatabases[name] }
+    /// The database of a view, or `nil` for a view this region does not store.
+    public func database(forView name: String) -> Database? { self.catalog.databases[name] }
 
     // MARK: - Registry versions
 
     static let registryKey = Array("registry/json".utf8)
     static let registryVersionKey = Array("registry/version".utf8)
+    static let schemaPrefix = Array("schema/".utf8)
+    static let backfillPrefix = Array("backfill/".utf8)
 
     /// A stored registry version (8 bytes, little-endian); `nil` for any other length.
     static func registryVersion(_ bytes: [UInt8]) -> UInt64? {
@@ -98,28 +154,234 @@ public final class FeatureStore: Sendable {
         return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
     }
 
-    /// Records `registryJSON` as the store's registry (see ``init(directory:registry:serve:registryJSON:options:)``).
-    private static func record(
-        registryJSON: [UInt8], registry: Registry, environment: Environment, meta: Database
-    ) throws -> UInt64 {
-        try environment.write { transaction in
-            let version =
+    static func encodeVersion(_ version: UInt64) -> [UInt8] {
+        withUnsafeBytes(of: version.littleEndian) { Array($0) }
+    }
+
+    /// Applies a registry change live (`freshet registry apply`), and publishes the new catalog.
+    ///
+    /// - Parameter version: the version to record. `nil`: the next one when the registry differs. A version
+    ///   lower than the stored one, or equal to it with a different registry, is a conflict; the stored registry
+    ///   at a higher version takes that version.
+    /// - Throws: ``RegistryRefusal`` naming every problem; ``StorageError``. Nothing changes when it throws.
+    /// - Precondition: called on one thread at a time, outside any write transaction of this store.
+    /// - Parameter dryRun: check only: run every check and report what would change, and change nothing.
+    public func applyRegistry(
+        json: [UInt8], registry: Registry, version: UInt64?, dryRun: Bool = false
+    ) throws -> RegistryApplyResult {
+        precondition(self.recordsRegistry, "a tool's store records no registry")
+        do {
+            let (catalog, result) = try Self.reconcile(
+                registry: registry, json: json, serve: self.serve, requestedVersion: version, dryRun: dryRun,
+                environment: self.environment, meta: self.meta)
+            self.publish(catalog)
+            return result
+        } catch let checked as DryRunOutcome {
+            return checked.result
+        }
+    }
+
+    /// Aborts a dry run's transaction, carrying what the change would have done.
+    private struct DryRunOutcome: Error {
+        let result: RegistryApplyResult
+    }
+
+    /// Clears the backfill mark of `view`, when it is still the one set at `subscribedVersion` (a later
+    /// unsubscribe and subscribe sets a new one that this backfill did not fill). Returns whether it was cleared.
+    public func finishBackfill(view: String, subscribedVersion: UInt64) throws -> Bool {
+        let key = Self.backfillPrefix + Array(view.utf8)
+        let cleared = try self.environment.write { transaction -> Bool in
+            guard let stored = try transaction.get(self.meta, key: key),
+                Self.registryVersion(stored) == subscribedVersion
+            else { return false }
+            _ = try transaction.delete(self.meta, key: key)
+            return true
+        }
+        if cleared {
+            let old = self.catalog
+            var pending = old.pendingBackfill
+            pending[view] = nil
+            self.publish(
+                try Self.makeCatalog(
+                    registry: old.registry, json: old.registryJSON, version: old.version,
+                    served: old.servedServices, servesAll: old.servesAll, databases: old.databases,
+                    pendingBackfill: pending))
+        }
+        return cleared
+    }
+
+    private func publish(_ catalog: RegionCatalog) {
+        self.published.withLock { $0 = catalog }
+        self.publishedGeneration.add(1, ordering: .releasing)
+    }
+
+    private static func makeCatalog(
+        registry: Registry, json: [UInt8], version: UInt64, served: [String], servesAll: Bool,
+        databases: [String: Database], pendingBackfill: [String: UInt64]
+    ) throws -> RegionCatalog {
+        do {
+            return try RegionCatalog(
+                registry: registry, registryJSON: json, version: version, servedServices: served,
+                servesAll: servesAll, databases: databases, pendingBackfill: pendingBackfill)
+        } catch {
+            throw StoreError("cannot plan the registry's services: \(error.message)")
+        }
+    }
+
+    /// Tools: every view of `registry` gets a database; nothing is recorded but the schemas.
+    private static func openForTool(
+        registry: Registry, environment: Environment, meta: Database
+    ) throws
+        -> RegionCatalog
+    {
+        var databases: [String: Database] = [:]
+        for view in registry.views {
+            databases[view.name] = try environment.database(named: Self.databaseName(view: view.name), create: true)
+        }
+        let version = try environment.write { transaction -> UInt64 in
+            let problems = try Self.checkSchemas(
+                registry: registry, stored: Set(databases.keys), path: environment.path, meta: meta, in: transaction)
+            if !problems.isEmpty { throw StoreError(problems.joined(separator: "\n")) }
+            return try transaction.get(meta, key: Self.registryVersionKey).flatMap(Self.registryVersion) ?? 0
+        }
+        return try Self.makeCatalog(
+            registry: registry, json: [], version: version, served: registry.services.map(\.name), servesAll: true,
+            databases: databases, pendingBackfill: [:])
+    }
+
+    /// Moves the store to `registry` for a region serving `serve`: checks the change, records the registry and
+    /// its version, starts storing the views the served services read (marking for backfill those that existed
+    /// before while updates were already being applied) and empties the views they no longer read. One write
+    /// transaction; the databases of newly stored views are created before it.
+    private static func reconcile(
+        registry: Registry, json: [UInt8], serve: [String]?, requestedVersion: UInt64?, dryRun: Bool = false,
+        environment: Environment, meta: Database
+    ) throws -> (catalog: RegionCatalog, result: RegistryApplyResult) {
+        let path = environment.path
+        let served = serve ?? registry.services.map(\.name)
+        let storedNames: Set<String> =
+            serve == nil ? Set(registry.views.map(\.name)) : registry.viewNames(usedBy: served)
+        let previously = try environment.read { transaction in
+            try Self.keys(in: meta, prefix: Self.schemaPrefix, transaction)
+        }
+        var databases: [String: Database] = [:]
+        for view in registry.views where storedNames.contains(view.name) && !dryRun {
+            databases[view.name] = try environment.database(named: Self.databaseName(view: view.name), create: true)
+        }
+        var leaving: [(String, Database)] = []
+        for name in previously.sorted() where !storedNames.contains(name) && !dryRun {
+            leaving.append((name, try environment.database(named: Self.databaseName(view: name), create: true)))
+        }
+        return try environment.write { transaction in
+            let storedVersion =
                 try transaction.get(meta, key: Self.registryVersionKey).flatMap(Self.registryVersion) ?? 0
-            if let stored = try transaction.get(meta, key: Self.registryKey) {
-                let old = try Registry.parse(json: stored, source: "the registry stored in \(environment.path)")
-                if old == registry { return version }
-                let problems = RegistryChange.problems(from: old, to: registry)
-                if !problems.isEmpty {
-                    throw StoreError(
-                        "the registry cannot replace version \(version) stored in \(environment.path):\n"
-                            + problems.map { "  - \($0)" }.joined(separator: "\n"))
+            let old = try transaction.get(meta, key: Self.registryKey).map {
+                try Registry.parse(json: $0, source: "the registry stored in \(path)")
+            }
+            var version = requestedVersion ?? storedVersion + 1
+            var changed = true
+            if let requested = requestedVersion {
+                if requested < storedVersion || (requested == storedVersion && old != registry) {
+                    throw RegistryRefusal(
+                        kind: .versionConflict,
+                        message: requested < storedVersion
+                            ? "this region holds registry version \(storedVersion) already, newer than version \(requested)"
+                            : "this region holds a different registry as version \(storedVersion); apply the change as a new version"
+                    )
+                }
+                changed = requested > storedVersion
+            } else if let old, old == registry {
+                version = storedVersion
+                changed = false
+            }
+            var problems: [String] = []
+            if let old, old != registry { problems += RegistryChange.problems(from: old, to: registry) }
+            for name in serve ?? [] where registry.service(named: name) == nil {
+                problems.append(
+                    "feature service '\(name)' is served by this region (--serve), but the registry no longer has it; restart the region without it first"
+                )
+            }
+            // The stored schemas are the safety net under RegistryChange (a store that has no registry history
+            // yet, such as one `freshet load` filled): their message would only repeat RegistryChange's.
+            let schemaProblems = try Self.checkSchemas(
+                registry: registry, stored: storedNames, path: path, meta: meta, in: transaction)
+            if problems.isEmpty { problems = schemaProblems }
+            if !problems.isEmpty {
+                let what =
+                    old == nil
+                    ? "the registry cannot be used with the data in \(path)"
+                    : "the registry cannot replace version \(storedVersion) stored in \(path)"
+                throw RegistryRefusal(
+                    kind: .refusedChange,
+                    message: what + ":\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+            }
+            if dryRun {
+                var result = RegistryApplyResult(version: version, changed: changed)
+                result.subscribedViews = registry.views.map(\.name).filter {
+                    storedNames.contains($0) && !previously.contains($0)
+                }
+                result.unsubscribedViews = previously.sorted().filter { !storedNames.contains($0) }
+                throw DryRunOutcome(result: result)
+            }
+            if changed {
+                try transaction.put(meta, key: Self.registryKey, value: json)
+                try transaction.put(meta, key: Self.registryVersionKey, value: Self.encodeVersion(version))
+            }
+            var result = RegistryApplyResult(version: version, changed: changed)
+            for (name, database) in leaving {
+                try transaction.clear(database)
+                _ = try transaction.delete(meta, key: Self.schemaPrefix + Array(name.utf8))
+                _ = try transaction.delete(meta, key: Self.backfillPrefix + Array(name.utf8))
+                result.unsubscribedViews.append(name)
+            }
+            let applied = try !Self.keys(in: meta, prefix: Array("position/".utf8), transaction, limit: 1).isEmpty
+            for view in registry.views where databases[view.name] != nil && !previously.contains(view.name) {
+                result.subscribedViews.append(view.name)
+                // A view that is new in the registry had no updates before; one that existed did, and this region
+                // skipped them.
+                if applied && old?.view(named: view.name) != nil {
+                    try transaction.put(
+                        meta, key: Self.backfillPrefix + Array(view.name.utf8), value: Self.encodeVersion(version))
                 }
             }
-            var next = version + 1
-            try transaction.put(meta, key: Self.registryKey, value: registryJSON)
-            try transaction.put(meta, key: Self.registryVersionKey, value: withUnsafeBytes(of: &next) { Array($0) })
-            return next
+            var pending: [String: UInt64] = [:]
+            try transaction.forEach(meta, from: Self.backfillPrefix) { key, value in
+                guard key.starts(with: Self.backfillPrefix) else { return false }
+                let name = String(decoding: key.dropFirst(Self.backfillPrefix.count), as: UTF8.self)
+                if let subscribed = Self.registryVersion(Array(value)) { pending[name] = subscribed }
+                return true
+            }
+            result.pendingBackfill = registry.views.map(\.name).filter { pending[$0] != nil }
+            let catalog = try Self.makeCatalog(
+                registry: registry, json: json, version: version, served: served, servesAll: serve == nil,
+                databases: databases, pendingBackfill: pending)
+            return (catalog, result)
         }
+    }
+
+    /// The names after `prefix` of the meta keys that start with it.
+    private static func keys(
+        in meta: Database, prefix: [UInt8], _ transaction: borrowing ReadTransaction, limit: Int = .max
+    ) throws -> Set<String> {
+        var names: Set<String> = []
+        try transaction.forEach(meta, from: prefix) { key, _ in
+            guard key.starts(with: prefix), names.count < limit else { return false }
+            names.insert(String(decoding: key.dropFirst(prefix.count), as: UTF8.self))
+            return true
+        }
+        return names
+    }
+
+    private static func keys(
+        in meta: Database, prefix: [UInt8], _ transaction: borrowing WriteTransaction, limit: Int = .max
+    ) throws -> Set<String> {
+        var names: Set<String> = []
+        try transaction.forEach(meta, from: prefix) { key, _ in
+            guard key.starts(with: prefix), names.count < limit else { return false }
+            names.insert(String(decoding: key.dropFirst(prefix.count), as: UTF8.self))
+            return true
+        }
+        return names
     }
 
     // MARK: - Schemas
@@ -132,36 +394,38 @@ public final class FeatureStore: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    private func checkSchemas() throws {
-        try self.environment.write { transaction in
-            for view in self.registry.views where self.viewDatabases[view.name] != nil {
-                guard let entity = self.registry.entity(named: view.entity) else { continue }
-                let key = Array("schema/\(view.name)".utf8)
-                let wanted = Self.schemaText(view: view, entity: entity)
-                var longest = wanted
-                if let stored = try transaction.get(self.meta, key: key) {
-                    let storedText = String(decoding: stored, as: UTF8.self)
-                    if storedText == wanted { continue }
-                    switch Self.compare(stored: storedText, wanted: wanted) {
-                    case .incompatible(let problem):
-                        throw StoreError(
-                            "feature view '\(view.name)' in \(self.environment.path) \(problem); stored rows would be "
-                                + "misread. Add new features at the end, or use a new view name (view versions come with "
-                                + "schema evolution)")
-                    case .storedIsLonger:
-                        // The registry is a prefix of what was stored (for example a rollback of an added feature):
-                        // rows are read by position, so the extra stored values are simply not served. Keep the
-                        // longer schema, so a later registry cannot put a different feature in that position.
-                        longest = storedText
-                    case .wantedIsLonger:
-                        break
-                    }
-                }
-                if longest == wanted {
-                    try transaction.put(self.meta, key: key, value: Array(wanted.utf8))
+    /// Checks the schema of each view in `stored` against the one stored, records the longer of the two, and
+    /// returns a problem for each view whose stored rows the registry would misread.
+    private static func checkSchemas(
+        registry: Registry, stored: Set<String>, path: String, meta: Database,
+        in transaction: borrowing WriteTransaction
+    ) throws -> [String] {
+        var problems: [String] = []
+        for view in registry.views where stored.contains(view.name) {
+            guard let entity = registry.entity(named: view.entity) else { continue }
+            let key = Self.schemaPrefix + Array(view.name.utf8)
+            let wanted = Self.schemaText(view: view, entity: entity)
+            if let stored = try transaction.get(meta, key: key) {
+                let storedText = String(decoding: stored, as: UTF8.self)
+                if storedText == wanted { continue }
+                switch Self.compare(stored: storedText, wanted: wanted) {
+                case .incompatible(let problem):
+                    problems.append(
+                        "feature view '\(view.name)' in \(path) \(problem); stored rows would be misread. Add new "
+                            + "features at the end, or use a new view name (view versions come with schema evolution)")
+                    continue
+                case .storedIsLonger:
+                    // The registry is a prefix of what was stored (for example a rollback of an added feature):
+                    // rows are read by position, so the extra stored values are simply not served. Keep the
+                    // longer schema, so a later registry cannot put a different feature in that position.
+                    continue
+                case .wantedIsLonger:
+                    break
                 }
             }
+            try transaction.put(meta, key: key, value: Array(wanted.utf8))
         }
+        return problems
     }
 
     /// How a registry's schema relates to the stored one.
@@ -291,6 +555,8 @@ public struct StoreStatistics: Sendable {
         /// Tombstones: deleted rows kept with their delete's event time.
         public var deleted: Int
         public var features: Int
+        /// The registry version that subscribed the view, while it waits for a backfill.
+        public var backfillFromVersion: UInt64?
     }
 
     /// A replication source's position and counters.
@@ -344,7 +610,12 @@ extension FeatureStore {
                     return true
                 }
             }
-            views.append(StoreStatistics.View(name: name, rows: rows, deleted: deleted, features: features))
+            let backfill = try environment.read { transaction in
+                try transaction.get(meta, key: Self.backfillPrefix + Array(name.utf8)).flatMap(Self.registryVersion)
+            }
+            views.append(
+                StoreStatistics.View(
+                    name: name, rows: rows, deleted: deleted, features: features, backfillFromVersion: backfill))
         }
         let sources = try environment.read { transaction in
             try ReplicationApplier(meta: meta).positions(in: transaction).map { source, position in

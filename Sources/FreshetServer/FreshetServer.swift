@@ -12,18 +12,19 @@ import Synchronization
 /// Everything `freshet serve` needs.
 public struct ServeOptions: Sendable {
     public var dataDirectory: String
-    public var registry: Registry
+    /// The registry to apply at start (`nil`: the one the data directory holds).
+    public var registry: Registry?
     public var grpc: GRPCServerConfiguration
     public var limits = LookupLimits()
     /// The feature services this region serves (`nil`: all of the registry's); it stores only the views they read.
     public var serve: [String]?
-    /// The registry file's bytes, recorded in the store as its versioned registry (see ``FeatureStore``).
+    /// The registry file's bytes, applied to the store as its next version when it differs (see ``FeatureStore``).
     public var registryJSON: [UInt8]?
     public var store = StoreOptions()
     /// The replication pipeline's limits and thread priority.
     public var replication = ReplicationWriter.Options()
 
-    public init(dataDirectory: String, registry: Registry, grpc: GRPCServerConfiguration) {
+    public init(dataDirectory: String, registry: Registry?, grpc: GRPCServerConfiguration) {
         self.dataDirectory = dataDirectory
         self.registry = registry
         self.grpc = grpc
@@ -36,13 +37,16 @@ public enum FreshetMethods {
     public static let healthCheck = "/grpc.health.v1.Health/Check"
     public static let replicate = "/freshet.v1.Replication/Replicate"
     public static let getPosition = "/freshet.v1.Replication/GetPosition"
+    public static let applyRegistry = "/freshet.v1.Admin/ApplyRegistry"
+    public static let getRegistry = "/freshet.v1.Admin/GetRegistry"
+    public static let finishBackfill = "/freshet.v1.Admin/FinishBackfill"
 }
 
 /// The health state shared by every loop: SERVING once the store is open, NOT_SERVING while draining.
 final class HealthState: Sendable {
     private let serving = Atomic<Bool>(false)
     static let knownServices: Set<String> = [
-        "", "freshet.v1.FeatureServing", "freshet.v1.Replication", "grpc.health.v1.Health",
+        "", "freshet.v1.FeatureServing", "freshet.v1.Replication", "freshet.v1.Admin", "grpc.health.v1.Health",
     ]
 
     func set(serving: Bool) {
@@ -75,30 +79,54 @@ public enum FreshetServer {
         // Before any thread starts, so that every thread inherits the blocked mask and signals arrive here.
         let signals = try TerminationSignals.block()
         let openFiles = ProcessLimits.raiseOpenFileLimit()
+        let source: RegistrySource =
+            if let registry = options.registry, let json = options.registryJSON {
+                .apply(registry, json: json)
+            } else {
+                .stored
+            }
         let store = try FeatureStore(
-            directory: options.dataDirectory, registry: options.registry, serve: options.serve,
-            registryJSON: options.registryJSON, options: options.store)
-        var plans: [BoundPlan] = []
-        for service in options.registry.services where store.servedServices.contains(service.name) {
-            plans.append(
-                try BoundPlan(
-                    plan: QueryPlan(service: service.name, registry: options.registry), store: store,
-                    serviceName: service.name))
+            directory: options.dataDirectory, registry: source, serve: options.serve, options: options.store)
+        let start = store.catalog
+        if let opening = store.openingResult {
+            if opening.changed && opening.version > 1 {
+                logger.warning(
+                    "the --registry file replaced the stored registry; a region whose registry is changed with freshet registry apply should start without --registry, or it returns to its file's registry",
+                    ["version": String(opening.version)])
+            }
+            if !opening.subscribedViews.isEmpty || !opening.unsubscribedViews.isEmpty {
+                logger.info(
+                    "subscription changed",
+                    [
+                        "subscribed": opening.subscribedViews.joined(separator: ","),
+                        "unsubscribed_and_freed": opening.unsubscribedViews.joined(separator: ","),
+                    ])
+            }
+        }
+        if !start.pendingBackfill.isEmpty {
+            logger.warning(
+                "views need a backfill: they were subscribed after this region had applied updates it skipped for them; run freshet push --backfill",
+                [
+                    "views": start.storedViews.filter { start.pendingBackfill[$0] != nil }.joined(separator: ",")
+                ])
         }
         let writer = try ReplicationWriter(
-            environment: store.environment, meta: store.meta,
-            validator: UpdateValidator(registry: options.registry, databases: store.viewDatabases),
+            environment: store.environment, meta: store.meta, currentValidator: { store.catalog.validator },
             options: options.replication, logger: logger)
         let replication = ReplicationService(writer: writer, logger: logger)
+        let admin = AdminService(store: store, writer: writer, logger: logger)
         let health = HealthState()
         let limits = options.limits
-        let server = GRPCServer(configuration: options.grpc, logger: logger) { [plans] _ in
+        let server = GRPCServer(configuration: options.grpc, logger: logger) { _ in
             let router = Router()
-            let lookups = try FeatureLookupService(store: store, servicePlans: plans, limits: limits, logger: logger)
+            let lookups = try FeatureLookupService(store: store, limits: limits, logger: logger)
             router.addUnary(FreshetMethods.getFeatures, lookups.getFeatures)
             router.addUnary(FreshetMethods.healthCheck, health.check)
             router.addStreaming(FreshetMethods.replicate, replication.replicate)
             router.addUnary(FreshetMethods.getPosition, replication.getPosition)
+            router.addStreaming(FreshetMethods.applyRegistry, admin.applyRegistry)
+            router.addUnary(FreshetMethods.getRegistry, admin.getRegistry)
+            router.addStreaming(FreshetMethods.finishBackfill, admin.finishBackfill)
             return router
         }
         do {

@@ -3,6 +3,7 @@
 // `freshet push`: a CSV or JSONL file as one source's update stream, into one or many servers.
 
 import FreshetCore
+import FreshetGRPC
 import FreshetPosix
 import FreshetProto
 import FreshetReplication
@@ -17,6 +18,11 @@ enum PushCommand {
             FlagSpec(
                 name: "source", kind: .value(placeholder: "NAME"),
                 help: "the producer's source name; positions are kept per source"),
+            FlagSpec(
+                name: "backfill", kind: .toggle,
+                help:
+                    "fill a view a region subscribed to late (see freshet registry show): feeds only the servers whose view needs it, as source backfill/VIEW@vN, then marks it done; --source is not used"
+            ),
         ] + RowFileFlags.specs + [
             FlagSpec(
                 name: "batch-rows", kind: .value(placeholder: "N"),
@@ -38,7 +44,7 @@ enum PushCommand {
         if arguments.contains("--help") {
             Console.out(
                 usage(
-                    "freshet push --server HOST:PORT[,...] --source NAME --registry FILE --view VIEW (--jsonl FILE | --csv FILE) [options]",
+                    "freshet push --server HOST:PORT[,...] (--source NAME | --backfill) --registry FILE --view VIEW (--jsonl FILE | --csv FILE) [options]",
                     """
                     Streams the file's rows as updates of one source to every server (freshet.v1.Replication). Update i
                     of the file (1-based, blank lines not counted) has sequence i, so a rerun sends only what a server
@@ -50,20 +56,13 @@ enum PushCommand {
             return 0
         }
         let flags = try Flags(arguments, specs: Self.specs)
-        let servers = try flags.required("server").split(separator: ",", omittingEmptySubsequences: false).map {
-            text in
-            do {
-                return try Endpoint(parsing: String(text))
-            } catch {
-                throw UsageError("--server: '\(text)': \(error)")
-            }
+        var servers = try serverList(flags)
+        let backfill = flags.isSet("backfill")
+        if backfill && flags.isSet("source") {
+            throw UsageError("--backfill names its own source (backfill/VIEW@vN); leave --source out")
         }
-        var seen: Set<String> = []
-        for server in servers where !seen.insert(server.description).inserted {
-            throw UsageError("--server lists \(server) twice")
-        }
-        let source = try flags.required("source")
-        if let problem = UpdateValidator.sourceProblem(source) {
+        let source = backfill ? "" : try flags.required("source")
+        if !backfill, let problem = UpdateValidator.sourceProblem(source) {
             throw UsageError("--source \(problem)")
         }
         var options = FeedOptions(source: source)
@@ -87,15 +86,31 @@ enum PushCommand {
         }
         let updates = EncodedUpdates(
             rows.lazy.map { row in Self.update(row, view: view, entity: entity) })
+        // A backfill feeds each server that needs it under the source of its subscription.
+        var sources = [String](repeating: source, count: servers.count)
+        var backfillVersions: [UInt64] = []
+        if backfill {
+            let pending = try Self.pendingBackfills(view: view.name, servers: servers)
+            servers = pending.map(\.server)
+            sources = pending.map { "backfill/\(view.name)@v\($0.subscribedVersion)" }
+            backfillVersions = pending.map(\.subscribedVersion)
+            if servers.isEmpty {
+                Console.out("push: no server needs a backfill of view \(view.name)\n")
+                return 0
+            }
+        }
         Console.out(
-            "push: \(updates.count) updates of view \(view.name) from \(path), source '\(source)', to \(servers.count) server(s)\n"
+            "push: \(updates.count) updates of view \(view.name) from \(path), source '\(backfill ? "backfill/\(view.name)@vN" : source)', to \(servers.count) server(s)\n"
         )
 
         let results = Mutex<[Int: FeedResult]>([:])
         var threads: [OSThread] = []
         for (index, endpoint) in servers.enumerated() {
+            var serverOptions = options
+            serverOptions.source = sources[index]
             let feeder = ServerFeeder(
-                endpoint: endpoint, updates: updates, options: options, report: { Console.out("push: \($0)\n") })
+                endpoint: endpoint, updates: updates, options: serverOptions,
+                report: { Console.out("push: \($0)\n") })
             threads.append(
                 try OSThread(name: "push-\(index)") { [feeder] in
                     let result = feeder.run()
@@ -111,6 +126,16 @@ enum PushCommand {
                 Console.out(
                     "push: \(endpoint): done: position \(position.appliedSequence) of \(updates.count) (source totals: written \(position.written), superseded \(position.superseded), duplicates skipped \(position.duplicates)\(position.unsubscribed > 0 ? ", not stored there \(position.unsubscribed)" : "")) in \(took.formatted)\(again)\n"
                 )
+                if backfill {
+                    do {
+                        try Self.finishBackfill(
+                            view: view.name, subscribedVersion: backfillVersions[index], server: endpoint)
+                        Console.out("push: \(endpoint): backfill of view \(view.name) finished\n")
+                    } catch {
+                        failed += 1
+                        Console.error("push: \(endpoint): FAILED: \(error)\n")
+                    }
+                }
             case .failed(let reason):
                 failed += 1
                 Console.error("push: \(endpoint): FAILED: \(reason)\n")
@@ -124,6 +149,46 @@ enum PushCommand {
             return 1
         }
         return 0
+    }
+
+    /// The servers whose `view` waits for a backfill, with the registry version that subscribed it; the others are
+    /// reported and left out.
+    static func pendingBackfills(
+        view: String, servers: [Endpoint]
+    ) throws -> [(server: Endpoint, subscribedVersion: UInt64)] {
+        var pending: [(Endpoint, UInt64)] = []
+        for server in servers {
+            let client: GRPCClient
+            do {
+                client = try GRPCClient(endpoint: server)
+            } catch {
+                throw CommandError("\(server): cannot connect (\(error)); nothing was sent")
+            }
+            let state = try RegistryCommand.state(of: client, server)
+            guard let stored = state.storedViews.first(where: { $0.name == view }) else {
+                Console.out("push: \(server): skipped: it does not store view \(view)\n")
+                continue
+            }
+            guard stored.backfillFromVersion != 0 else {
+                Console.out("push: \(server): skipped: view \(view) needs no backfill there\n")
+                continue
+            }
+            pending.append((server, stored.backfillFromVersion))
+        }
+        return pending
+    }
+
+    /// Clears a server's backfill mark once every update of the backfill is acked.
+    static func finishBackfill(view: String, subscribedVersion: UInt64, server: Endpoint) throws {
+        var request: [UInt8] = []
+        AdminCodec.appendFinishBackfillRequest(
+            FinishBackfillRequestMessage(view: view, subscribedVersion: subscribedVersion), to: &request)
+        let client = try GRPCClient(endpoint: server)
+        let response = try client.unary(
+            path: "/freshet.v1.Admin/FinishBackfill", request: request, timeout: .seconds(30))
+        guard response.status.code == .ok else {
+            throw CommandError("FinishBackfill: \(response.status.code): \(response.status.message)")
+        }
     }
 
     /// A parsed row as an update message (join keys and features by name).

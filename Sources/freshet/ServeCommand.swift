@@ -26,7 +26,9 @@ enum ServeCommand {
             help: "data directory (an LMDB environment; created if missing)"),
         FlagSpec(
             name: "registry", kind: .value(placeholder: "FILE"),
-            help: "registry JSON: entities, feature views, feature services"),
+            help:
+                "registry JSON: entities, feature views, feature services; applied as the next version when it differs from the stored one (default: the registry the data directory holds)"
+        ),
         FlagSpec(
             name: "serve", kind: .value(placeholder: "SERVICE[,SERVICE...]"),
             help:
@@ -69,14 +71,14 @@ enum ServeCommand {
         if arguments.contains("--help") {
             Console.out(
                 usage(
-                    "freshet serve --data DIR --registry FILE [--listen HOST:PORT] [options]",
-                    "Serves freshet.v1.FeatureServing/GetFeatures, freshet.v1.Replication (Replicate, GetPosition) and\ngrpc.health.v1.Health/Check over gRPC (HTTP/2 cleartext). Prints 'listening HOST:PORT' once it accepts connections. SIGTERM drains and exits 0.",
+                    "freshet serve --data DIR [--registry FILE] [--listen HOST:PORT] [options]",
+                    "Serves freshet.v1.FeatureServing/GetFeatures, freshet.v1.Replication (Replicate, GetPosition),\nfreshet.v1.Admin (ApplyRegistry, GetRegistry, FinishBackfill) and grpc.health.v1.Health/Check over gRPC (HTTP/2 cleartext). Prints 'listening HOST:PORT' once it accepts connections. SIGTERM drains and exits 0.",
                     Self.specs))
             return 0
         }
         let flags = try Flags(arguments, specs: Self.specs)
         let data = try flags.required("data")
-        let registryPath = try flags.required("registry")
+        let registryPath = flags.value("registry")
         let endpoint: Endpoint
         do {
             endpoint = try Endpoint(parsing: flags.value("listen") ?? "127.0.0.1:50051")
@@ -100,22 +102,27 @@ enum ServeCommand {
             try flags.integer("max-concurrent-streams", default: 100, range: 1...10_000))
         grpc.drainTimeout = try flags.duration("drain-timeout", default: .seconds(10)) ?? .seconds(10)
 
-        let registryJSON: [UInt8]
-        do {
-            registryJSON = try FileIO.readAll(registryPath)
-        } catch {
-            throw CommandError("cannot read the registry: \(error)")
+        var registry: Registry?
+        var registryJSON: [UInt8]?
+        if let registryPath {
+            let bytes: [UInt8]
+            do {
+                bytes = try FileIO.readAll(registryPath)
+            } catch {
+                throw CommandError("cannot read the registry: \(error)")
+            }
+            registry = try Registry.parse(json: bytes, source: registryPath)
+            registryJSON = bytes
         }
-        let registry = try Registry.parse(json: registryJSON, source: registryPath)
         var options = ServeOptions(dataDirectory: data, registry: registry, grpc: grpc)
         options.registryJSON = registryJSON
         options.limits.maxRows = try flags.integer("max-rows", default: 10_000, range: 1...1_000_000)
         if let text = flags.value("serve") {
             let names = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             guard !names.contains(where: \.isEmpty) else { throw UsageError("--serve: a service name is empty") }
-            for name in names where registry.service(named: name) == nil {
+            for name in names where registry != nil && registry?.service(named: name) == nil {
                 throw UsageError(
-                    "--serve: the registry has no feature service '\(name)' (it has: \(registry.services.map(\.name).joined(separator: ", ")))"
+                    "--serve: the registry has no feature service '\(name)' (it has: \(registry?.services.map(\.name).joined(separator: ", ") ?? ""))"
                 )
             }
             options.serve = names
@@ -133,7 +140,8 @@ enum ServeCommand {
             options.replication.priority = priority
         }
         let logger = Logger(level: logLevel)
-        logger.info("starting", ["version": freshetVersion, "registry": registryPath, "data": data])
+        logger.info(
+            "starting", ["version": freshetVersion, "registry": registryPath ?? "(stored)", "data": data])
         return try FreshetServer.serve(options, logger: logger)
     }
 }

@@ -50,6 +50,12 @@ enum StatsCommand {
                 writer.writeInt64(Int64(view.deleted))
                 writer.key("features")
                 writer.writeInt64(Int64(view.features))
+                writer.key("backfill_from_version")
+                if let version = view.backfillFromVersion {
+                    writer.writeInt64(Int64(clamping: version))
+                } else {
+                    writer.writeNull()
+                }
                 writer.endObject()
             }
             writer.endObject()
@@ -78,7 +84,8 @@ enum StatsCommand {
             if statistics.registryVersion > 0 { print("registry: version \(statistics.registryVersion)") }
             for view in statistics.views {
                 let deleted = view.deleted > 0 ? " (+\(view.deleted) deleted)" : ""
-                print("view \(view.name): \(view.rows) rows\(deleted), \(view.features) features")
+                let backfill = view.backfillFromVersion.map { "; needs backfill (subscribed at version \($0))" } ?? ""
+                print("view \(view.name): \(view.rows) rows\(deleted), \(view.features) features\(backfill)")
             }
             for source in statistics.sources {
                 print(

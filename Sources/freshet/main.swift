@@ -18,6 +18,7 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws 
     ("load", "bulk-load a CSV or JSONL file into a feature view", LoadCommand.run),
     ("get", "look up features on a running server", GetCommand.run),
     ("push", "stream a file's updates into one or many servers (replication)", PushCommand.run),
+    ("registry", "apply a registry to every region as one version, or show a region's", RegistryCommand.run),
     ("stats", "show the views and row counts of a data directory", StatsCommand.run),
     (
         "version", "print the version",

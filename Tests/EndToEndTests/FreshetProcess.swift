@@ -168,14 +168,13 @@ final class ServerProcess {
     let logPath: String
 
     /// Starts `freshet serve --listen 127.0.0.1:0` and waits for its `listening` line and a SERVING health check.
-    init(data: String, registry: String = Paths.registry, extra: [String] = [], scratch: TemporaryDirectory) throws {
+    /// - Parameter registry: `nil`: no `--registry` (the data directory's registry).
+    init(data: String, registry: String? = Paths.registry, extra: [String] = [], scratch: TemporaryDirectory) throws {
         let out = scratch.file("serve-\(UInt32.random(in: 0...UInt32.max)).out")
         self.logPath = out + ".log"
         let arguments =
-            [
-                Paths.binary, "serve", "--data", data, "--registry", registry, "--listen", "127.0.0.1:0", "--threads",
-                "2",
-            ] + extra
+            [Paths.binary, "serve", "--data", data] + (registry.map { ["--registry", $0] } ?? [])
+            + ["--listen", "127.0.0.1:0", "--threads", "2"] + extra
         self.process = ChildProcess(arguments, stdout: out, stderr: self.logPath)
         let deadline = ContinuousClock.now + .seconds(30)
         var line: String?

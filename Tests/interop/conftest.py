@@ -73,7 +73,8 @@ def pb(tmp_path_factory) -> Stubs:
             f"grpc_tools.protoc failed (exit {result.returncode}): {' '.join(command)}\n{result.stderr}"
         )
 
-    protoc(PROTO, "freshet/v1/values.proto", "freshet/v1/serving.proto", "freshet/v1/replication.proto")
+    protoc(PROTO, "freshet/v1/values.proto", "freshet/v1/serving.proto", "freshet/v1/replication.proto",
+           "freshet/v1/admin.proto")
     protoc(PROTO / "grpc" / "health" / "v1", "health.proto")
 
     sys.path.insert(0, str(out))
@@ -84,6 +85,8 @@ def pb(tmp_path_factory) -> Stubs:
             serving_grpc=importlib.import_module("freshet.v1.serving_pb2_grpc"),
             replication=importlib.import_module("freshet.v1.replication_pb2"),
             replication_grpc=importlib.import_module("freshet.v1.replication_pb2_grpc"),
+            admin=importlib.import_module("freshet.v1.admin_pb2"),
+            admin_grpc=importlib.import_module("freshet.v1.admin_pb2_grpc"),
             health=importlib.import_module("health_pb2"),
             health_grpc=importlib.import_module("health_pb2_grpc"),
         )

@@ -7,6 +7,8 @@ requests.jsonl), never from the server.
 from __future__ import annotations
 
 import calendar
+import copy
+import json
 import random
 import re
 import threading
@@ -594,3 +596,49 @@ def test_sigterm_with_an_open_channel_exits_zero(pb, nyc, start_server):
         assert code == 0, f"exit code {code} after SIGTERM, expected 0\n{server.describe()}"
     finally:
         channel.close()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The admin API (freshet.v1.Admin) from a stock client
+
+
+def test_admin_registry_api_with_stock_grpcio(pb, nyc, freshet_bin, tmp_path):
+    from conftest import launch, stop_and_check
+
+    # Its own data directory: a registry change must not reach the session's shared store.
+    server = launch(pb, freshet_bin, tmp_path / "data", tmp_path / "serve", [])
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            admin = pb.admin_grpc.AdminStub(channel)
+            state = admin.GetRegistry(pb.admin.GetRegistryRequest(), timeout=RPC_TIMEOUT)
+            assert state.version == 1
+            assert json.loads(state.registry_json) == nyc.registry
+            assert state.serves_all and list(state.served_services) == ["delay_model", "weather_model"]
+            assert [view.name for view in state.stored_views] == ["planes", "airports", "airlines", "weather"]
+
+            registry = copy.deepcopy(nyc.registry)
+            registry["feature_services"].append(
+                {"name": "airline_model", "views": [{"view": "airlines", "features": ["name"]}]})
+            request = pb.admin.ApplyRegistryRequest(registry_json=json.dumps(registry), version=2, dry_run=True)
+            checked = admin.ApplyRegistry(request, timeout=RPC_TIMEOUT)
+            assert checked.changed and checked.version == 1, "a dry run changes nothing"
+            request.dry_run = False
+            applied = admin.ApplyRegistry(request, timeout=RPC_TIMEOUT)
+            assert applied.changed and applied.version == 2
+            serving = pb.serving_grpc.FeatureServingStub(channel)
+            response = serving.GetFeatures(
+                service_request(pb, [{"carrier": "UA"}], service="airline_model"), timeout=RPC_TIMEOUT)
+            assert status_name(pb, response.rows[0].views[0].status) == "NOT_FOUND", "served live, nothing loaded"
+
+            retyped = copy.deepcopy(registry)
+            for view in retyped["feature_views"]:
+                for feature in view["features"]:
+                    if view["name"] == "planes" and feature["name"] == "seats":
+                        feature["type"] = "string"
+            retyped_request = pb.admin.ApplyRegistryRequest(registry_json=json.dumps(retyped), version=3)
+            rpc_error(lambda: admin.ApplyRegistry(retyped_request, timeout=RPC_TIMEOUT), grpc.StatusCode.INVALID_ARGUMENT, "feature 'seats' changes type from int64 to string")
+            taken = pb.admin.ApplyRegistryRequest(registry_json=json.dumps(nyc.registry), version=2)
+            rpc_error(lambda: admin.ApplyRegistry(taken, timeout=RPC_TIMEOUT), grpc.StatusCode.FAILED_PRECONDITION, "holds a different registry as version 2")
+            assert admin.GetRegistry(pb.admin.GetRegistryRequest(), timeout=RPC_TIMEOUT).version == 2
+    finally:
+        stop_and_check(server)

@@ -1,0 +1,243 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// `freshet registry apply|show`: the registry as versioned data in every region (freshet.v1.Admin).
+
+import FreshetCore
+import FreshetGRPC
+import FreshetPosix
+import FreshetProto
+
+enum RegistryCommand {
+    static let applySpecs: [FlagSpec] = [
+        FlagSpec(
+            name: "server", kind: .value(placeholder: "HOST:PORT[,HOST:PORT...]"),
+            help: "the servers (regions) to change; every one must be reachable"),
+        FlagSpec(
+            name: "version", kind: .value(placeholder: "N"),
+            help:
+                "the version to apply as (default: the highest version of the servers + 1, or that version when the file is its registry)"
+        ),
+    ]
+    static let showSpecs: [FlagSpec] = [
+        FlagSpec(name: "server", kind: .value(placeholder: "HOST:PORT"), help: "the server (region) to ask"),
+        FlagSpec(
+            name: "json", kind: .toggle, help: "print only the registry's JSON, as applied (to edit and apply again)"),
+    ]
+
+    static let summary = """
+        The registry (entities, feature views, feature services) is versioned data in each region's store.
+          apply FILE   checks the file, then every server's change (a dry run), and only when all of them accept it
+                       applies it everywhere as one version, live (no restart): the highest version of the servers
+                       + 1, or that version where a server is behind and the file is its registry.
+          show         prints a server's registry version, views and services, and its subscription: the services it
+                       serves and the views it stores, with their entries and any backfill they need.
+        """
+
+    static func run(_ arguments: [String]) throws -> Int32 {
+        guard let action = arguments.first, action != "--help" else {
+            Console.out(
+                "usage: freshet registry apply FILE --server HOST:PORT[,...] [--version N]\n"
+                    + "       freshet registry show --server HOST:PORT [--json]\n\n" + Self.summary + "\n"
+                    + "Run 'freshet registry apply --help' or 'freshet registry show --help' for options.\n")
+            return arguments.isEmpty ? 2 : 0
+        }
+        let rest = Array(arguments.dropFirst())
+        switch action {
+        case "apply": return try Self.apply(rest)
+        case "show": return try Self.show(rest)
+        default: throw UsageError("unknown registry action '\(action)' (apply or show)")
+        }
+    }
+
+    // MARK: - apply
+
+    private static func apply(_ arguments: [String]) throws -> Int32 {
+        if arguments.contains("--help") {
+            Console.out(
+                usage(
+                    "freshet registry apply FILE --server HOST:PORT[,...] [--version N]", Self.summary,
+                    Self.applySpecs))
+            return 0
+        }
+        guard let path = arguments.first, !path.hasPrefix("--") else {
+            throw UsageError("give the registry file first: freshet registry apply FILE --server HOST:PORT")
+        }
+        let flags = try Flags(Array(arguments.dropFirst()), specs: Self.applySpecs)
+        let servers = try serverList(flags)
+        let json: [UInt8]
+        do {
+            json = try FileIO.readAll(path)
+        } catch {
+            throw CommandError("cannot read the registry: \(error)")
+        }
+        let registry = try Registry.parse(json: json, source: path)
+        let forced = try flags.value("version").map { _ in
+            UInt64(try flags.integer("version", default: 1, range: 1...Int.max))
+        }
+
+        // Every region's version first: the change takes one version number everywhere.
+        var clients: [GRPCClient] = []
+        var states: [RegistryStateMessage] = []
+        for server in servers {
+            let client: GRPCClient
+            do {
+                client = try GRPCClient(endpoint: server)
+            } catch {
+                throw CommandError("\(server): cannot connect (\(error)); nothing was applied")
+            }
+            clients.append(client)
+            states.append(try Self.state(of: client, server))
+        }
+        let highest = states.map(\.version).max() ?? 0
+        let highestRegistries = states.filter { $0.version == highest }.map { state in
+            try? Registry.parse(json: state.registryJSON, source: "")
+        }
+        let version =
+            forced ?? (highest > 0 && highestRegistries.allSatisfy({ $0 == registry }) ? highest : highest + 1)
+
+        // A dry run everywhere, so that a change one region refuses reaches none.
+        var refused = 0
+        for (server, client) in zip(servers, clients) {
+            let response = try Self.applyCall(client, server, json: json, version: version, dryRun: true)
+            if let status = response.failure {
+                refused += 1
+                Console.error("registry: \(server): REFUSED: \(status.message)\n")
+            }
+        }
+        if refused > 0 {
+            Console.error(
+                "registry: \(refused) of \(servers.count) server(s) refused version \(version) of \(path); nothing was applied\n"
+            )
+            return 1
+        }
+        var failed = 0
+        for (server, client) in zip(servers, clients) {
+            let response = try Self.applyCall(client, server, json: json, version: version, dryRun: false)
+            guard let state = response.state else {
+                failed += 1
+                Console.error("registry: \(server): FAILED: \(response.failure?.message ?? "")\n")
+                continue
+            }
+            var parts = [state.changed ? "applied version \(state.version)" : "version \(state.version) already"]
+            if !state.subscribedViews.isEmpty {
+                parts.append("now stores \(state.subscribedViews.joined(separator: ", "))")
+            }
+            if !state.unsubscribedViews.isEmpty {
+                parts.append("freed \(state.unsubscribedViews.joined(separator: ", "))")
+            }
+            let backfill = state.storedViews.filter { $0.backfillFromVersion != 0 }.map(\.name)
+            if !backfill.isEmpty {
+                parts.append(
+                    "needs backfill: \(backfill.joined(separator: ", ")) (freshet push --backfill --view VIEW ...)")
+            }
+            Console.out("registry: \(server): \(parts.joined(separator: "; "))\n")
+        }
+        if failed > 0 {
+            Console.error("registry: \(failed) of \(servers.count) server(s) did not apply version \(version)\n")
+            return 1
+        }
+        return 0
+    }
+
+    private static func applyCall(
+        _ client: GRPCClient, _ server: Endpoint, json: [UInt8], version: UInt64, dryRun: Bool
+    ) throws -> (state: RegistryStateMessage?, failure: GRPCStatus?) {
+        var request: [UInt8] = []
+        AdminCodec.appendApplyRequest(
+            ApplyRegistryRequestMessage(registryJSON: json, version: version, dryRun: dryRun), to: &request)
+        let response: GRPCResponse
+        do {
+            response = try client.unary(
+                path: "/freshet.v1.Admin/ApplyRegistry", request: request, timeout: .seconds(60))
+        } catch {
+            throw CommandError("\(server): ApplyRegistry failed (\(error))")
+        }
+        guard response.status.code == .ok else { return (nil, response.status) }
+        guard let message = response.messages.first,
+            let state = message.withUnsafeBytes({ AdminCodec.decodeState($0) })
+        else {
+            throw CommandError(
+                "\(server): ApplyRegistry answered with a message that is not a freshet.v1.RegistryState")
+        }
+        return (state, nil)
+    }
+
+    /// A server's `GetRegistry` answer.
+    static func state(of client: GRPCClient, _ server: Endpoint) throws -> RegistryStateMessage {
+        let response: GRPCResponse
+        do {
+            response = try client.unary(path: "/freshet.v1.Admin/GetRegistry", request: [], timeout: .seconds(10))
+        } catch {
+            throw CommandError("\(server): GetRegistry failed (\(error))")
+        }
+        guard response.status.code == .ok else {
+            throw CommandError("\(server): GetRegistry failed: \(response.status.code): \(response.status.message)")
+        }
+        guard let message = response.messages.first,
+            let state = message.withUnsafeBytes({ AdminCodec.decodeState($0) })
+        else {
+            throw CommandError("\(server): GetRegistry answered with a message that is not a freshet.v1.RegistryState")
+        }
+        return state
+    }
+
+    // MARK: - show
+
+    private static func show(_ arguments: [String]) throws -> Int32 {
+        if arguments.contains("--help") {
+            Console.out(usage("freshet registry show --server HOST:PORT [--json]", Self.summary, Self.showSpecs))
+            return 0
+        }
+        let flags = try Flags(arguments, specs: Self.showSpecs)
+        let servers = try serverList(flags)
+        guard servers.count == 1 else { throw UsageError("--server: show asks one server") }
+        let client: GRPCClient
+        do {
+            client = try GRPCClient(endpoint: servers[0])
+        } catch {
+            throw CommandError("\(servers[0]): cannot connect (\(error))")
+        }
+        let state = try Self.state(of: client, servers[0])
+        if flags.isSet("json") {
+            Console.out(String(decoding: state.registryJSON, as: UTF8.self))
+            if state.registryJSON.last != UInt8(ascii: "\n") { Console.out("\n") }
+            return 0
+        }
+        let registry = try Registry.parse(json: state.registryJSON, source: "the registry of \(servers[0])")
+        var lines = ["server \(servers[0]): registry version \(state.version)"]
+        lines.append("entities:")
+        for entity in registry.entities {
+            lines.append(
+                "  \(entity.name) (\(entity.joinKeys.map { "\($0.name) \($0.type)" }.joined(separator: ", ")))")
+        }
+        lines.append("views:")
+        for view in registry.views {
+            let age = view.maxAge.map { ", max_age \($0.freshetDescription)" } ?? ""
+            lines.append(
+                "  \(view.name) (entity \(view.entity)\(age)): \(view.features.map { "\($0.name) \($0.type)" }.joined(separator: ", "))"
+            )
+        }
+        lines.append("services:")
+        for service in registry.services {
+            let parts = service.projections.map { projection in
+                let name = projection.alias.map { "\($0)=" } ?? ""
+                let keys = projection.joinKeys.sorted { $0.key < $1.key }.map { "\($0.key)->\($0.value)" }
+                let by = keys.isEmpty ? "" : " (\(keys.joined(separator: ",")))"
+                return "\(name)\(projection.view)[\(projection.features.joined(separator: ","))]\(by)"
+            }
+            lines.append("  \(service.name): \(parts.joined(separator: " "))")
+        }
+        lines.append(
+            "subscription: serves \(state.servedServices.isEmpty ? "no service" : state.servedServices.joined(separator: ", "))"
+                + (state.servesAll ? " (all; no --serve)" : ""))
+        for view in state.storedViews {
+            var line = "  stores \(view.name): \(view.entries) entries"
+            if view.backfillFromVersion != 0 {
+                line += "; needs backfill (subscribed at version \(view.backfillFromVersion))"
+            }
+            lines.append(line)
+        }
+        Console.out(lines.joined(separator: "\n") + "\n")
+        return 0
+    }
+}

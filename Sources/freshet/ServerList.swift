@@ -1,0 +1,23 @@
+// Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
+//
+// `--server HOST:PORT[,HOST:PORT...]`, shared by the commands that reach many regions.
+
+import FreshetCore
+import FreshetPosix
+
+/// The servers of a `--server` flag, each once.
+func serverList(_ flags: Flags) throws -> [Endpoint] {
+    let servers = try flags.required("server").split(separator: ",", omittingEmptySubsequences: false).map {
+        text in
+        do {
+            return try Endpoint(parsing: String(text))
+        } catch {
+            throw UsageError("--server: '\(text)': \(error)")
+        }
+    }
+    var seen: Set<String> = []
+    for server in servers where !seen.insert(server.description).inserted {
+        throw UsageError("--server lists \(server) twice")
+    }
+    return servers
+}

@@ -262,7 +262,7 @@ public final class FeatureStore: Sendable {
         let storedNames: Set<String> =
             serve == nil ? Set(registry.views.map(\.name)) : registry.viewNames(usedBy: served)
         let previously = try environment.read { transaction in
-            try Self.keys(in: meta, prefix: Self.schemaPrefix, transaction)
+            try Self.keys(prefix: Self.schemaPrefix) { try transaction.forEach(meta, from: $0, $1) }
         }
         var databases: [String: Database] = [:]
         for view in registry.views where storedNames.contains(view.name) && !dryRun {
@@ -334,7 +334,9 @@ public final class FeatureStore: Sendable {
                 _ = try transaction.delete(meta, key: Self.backfillPrefix + Array(name.utf8))
                 result.unsubscribedViews.append(name)
             }
-            let applied = try !Self.keys(in: meta, prefix: Array("position/".utf8), transaction, limit: 1).isEmpty
+            let applied = try !Self.keys(prefix: Array("position/".utf8), limit: 1) {
+                try transaction.forEach(meta, from: $0, $1)
+            }.isEmpty
             for view in registry.views where databases[view.name] != nil && !previously.contains(view.name) {
                 result.subscribedViews.append(view.name)
                 // A view that is new in the registry had no updates before; one that existed did, and this region
@@ -359,24 +361,14 @@ public final class FeatureStore: Sendable {
         }
     }
 
-    /// The names after `prefix` of the meta keys that start with it.
+    /// The names after `prefix` of the meta keys that start with it, read through `forEach` (a read or a write
+    /// transaction's walk of the meta database from a key).
     private static func keys(
-        in meta: Database, prefix: [UInt8], _ transaction: borrowing ReadTransaction, limit: Int = .max
+        prefix: [UInt8], limit: Int = .max,
+        _ forEach: ([UInt8], (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws -> Void
     ) throws -> Set<String> {
         var names: Set<String> = []
-        try transaction.forEach(meta, from: prefix) { key, _ in
-            guard key.starts(with: prefix), names.count < limit else { return false }
-            names.insert(String(decoding: key.dropFirst(prefix.count), as: UTF8.self))
-            return true
-        }
-        return names
-    }
-
-    private static func keys(
-        in meta: Database, prefix: [UInt8], _ transaction: borrowing WriteTransaction, limit: Int = .max
-    ) throws -> Set<String> {
-        var names: Set<String> = []
-        try transaction.forEach(meta, from: prefix) { key, _ in
+        try forEach(prefix) { key, _ in
             guard key.starts(with: prefix), names.count < limit else { return false }
             names.insert(String(decoding: key.dropFirst(prefix.count), as: UTF8.self))
             return true

@@ -158,13 +158,7 @@ enum PushCommand {
     ) throws -> [(server: Endpoint, subscribedVersion: UInt64)] {
         var pending: [(Endpoint, UInt64)] = []
         for server in servers {
-            let client: GRPCClient
-            do {
-                client = try GRPCClient(endpoint: server)
-            } catch {
-                throw CommandError("\(server): cannot connect (\(error)); nothing was sent")
-            }
-            let state = try RegistryCommand.state(of: client, server)
+            let state = try RegistryCommand.state(of: try connect(server, "nothing was sent"), server)
             guard let stored = state.storedViews.first(where: { $0.name == view }) else {
                 Console.out("push: \(server): skipped: it does not store view \(view)\n")
                 continue

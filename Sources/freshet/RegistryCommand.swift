@@ -79,12 +79,7 @@ enum RegistryCommand {
         var clients: [GRPCClient] = []
         var states: [RegistryStateMessage] = []
         for server in servers {
-            let client: GRPCClient
-            do {
-                client = try GRPCClient(endpoint: server)
-            } catch {
-                throw CommandError("\(server): cannot connect (\(error)); nothing was applied")
-            }
+            let client = try connect(server, "nothing was applied")
             clients.append(client)
             states.append(try Self.state(of: client, server))
         }
@@ -191,13 +186,7 @@ enum RegistryCommand {
         let flags = try Flags(arguments, specs: Self.showSpecs)
         let servers = try serverList(flags)
         guard servers.count == 1 else { throw UsageError("--server: show asks one server") }
-        let client: GRPCClient
-        do {
-            client = try GRPCClient(endpoint: servers[0])
-        } catch {
-            throw CommandError("\(servers[0]): cannot connect (\(error))")
-        }
-        let state = try Self.state(of: client, servers[0])
+        let state = try Self.state(of: try connect(servers[0], "nothing to show"), servers[0])
         if flags.isSet("json") {
             Console.out(String(decoding: state.registryJSON, as: UTF8.self))
             if state.registryJSON.last != UInt8(ascii: "\n") { Console.out("\n") }

@@ -3,6 +3,7 @@
 // `--server HOST:PORT[,HOST:PORT...]`, shared by the commands that reach many regions.
 
 import FreshetCore
+import FreshetGRPC
 import FreshetPosix
 
 /// The servers of a `--server` flag, each once.
@@ -20,4 +21,14 @@ func serverList(_ flags: Flags) throws -> [Endpoint] {
         throw UsageError("--server lists \(server) twice")
     }
     return servers
+}
+
+/// A client connection to `server`; a failure names the server and what it means for the command (`consequence`,
+/// such as "nothing was applied").
+func connect(_ server: Endpoint, _ consequence: String) throws -> GRPCClient {
+    do {
+        return try GRPCClient(endpoint: server)
+    } catch {
+        throw CommandError("\(server): cannot connect (\(error)); \(consequence)")
+    }
 }

@@ -97,28 +97,43 @@ public final class Router {
     }
 }
 
+/// The longest encoded `grpc-message` a server sends (4 KiB): clients cap their header lists (grpcio: 8 KiB of
+/// metadata by default) and would fail the call over a long message instead of showing it.
+public let maxEncodedGRPCMessageBytes = 4096
+
 /// Percent-encodes a `grpc-message` value: bytes outside 0x20...0x7E, and `%`, become `%XX`
-/// (gRPC PROTOCOL-HTTP2.md, "Status-Message").
-public func percentEncodeGRPCMessage(_ message: String) -> String {
-    var needs = false
-    for byte in message.utf8 where byte < 0x20 || byte > 0x7E || byte == UInt8(ascii: "%") {
-        needs = true
-        break
-    }
-    guard needs else { return message }
+/// (gRPC PROTOCOL-HTTP2.md, "Status-Message"). A message longer than `limit` encoded bytes is cut at a character
+/// boundary and ends with a note of its full length.
+public func percentEncodeGRPCMessage(_ message: String, limit: Int = maxEncodedGRPCMessageBytes) -> String {
+    func needsEscape(_ byte: UInt8) -> Bool { byte < 0x20 || byte > 0x7E || byte == UInt8(ascii: "%") }
+    var encodedLength = 0
+    for byte in message.utf8 { encodedLength += needsEscape(byte) ? 3 : 1 }
+    if encodedLength == message.utf8.count && encodedLength <= limit { return message }
+    let suffix = encodedLength > limit ? " ... (cut; the message is \(message.utf8.count) bytes)" : ""
+    let budget = limit - suffix.utf8.count
     let hex = Array("0123456789ABCDEF".utf8)
     var bytes: [UInt8] = []
-    bytes.reserveCapacity(message.utf8.count * 3)
-    for byte in message.utf8 {
-        if byte < 0x20 || byte > 0x7E || byte == UInt8(ascii: "%") {
-            bytes.append(UInt8(ascii: "%"))
-            bytes.append(hex[Int(byte >> 4)])
-            bytes.append(hex[Int(byte & 0xF)])
-        } else {
-            bytes.append(byte)
+    bytes.reserveCapacity(min(encodedLength, limit))
+    let utf8 = Array(message.utf8)
+    var index = 0
+    while index < utf8.count {
+        // One whole character at a time (a lead byte and its continuation bytes), so the cut never splits one.
+        var end = index + 1
+        while end < utf8.count && utf8[end] & 0xC0 == 0x80 { end += 1 }
+        let cost = utf8[index..<end].reduce(0) { $0 + (needsEscape($1) ? 3 : 1) }
+        if bytes.count + cost > budget { break }
+        for byte in utf8[index..<end] {
+            if needsEscape(byte) {
+                bytes.append(UInt8(ascii: "%"))
+                bytes.append(hex[Int(byte >> 4)])
+                bytes.append(hex[Int(byte & 0xF)])
+            } else {
+                bytes.append(byte)
+            }
         }
+        index = end
     }
-    return String(decoding: bytes, as: UTF8.self)
+    return String(decoding: bytes, as: UTF8.self) + suffix
 }
 
 /// Decodes a percent-encoded `grpc-message`; malformed escapes are kept as they are.

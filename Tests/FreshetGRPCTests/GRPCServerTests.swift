@@ -281,4 +281,17 @@ struct GRPCServerTests {
         #expect(percentDecodeGRPCMessage("50%25 %C3%A9%0A") == "50% é\n")
         #expect(percentDecodeGRPCMessage("bad %zz %") == "bad %zz %")
     }
+
+    @Test func aLongGRPCMessageIsCutAtACharacterToFitTheLimit() {
+        let long = String(repeating: "é", count: 3000)  // 6000 bytes, 18000 encoded
+        let encoded = percentEncodeGRPCMessage(long)
+        #expect(encoded.utf8.count <= maxEncodedGRPCMessageBytes)
+        #expect(encoded.hasSuffix(" ... (cut; the message is 6000 bytes)"))
+        let decoded = percentDecodeGRPCMessage(encoded)
+        #expect(decoded.hasPrefix("éé"))
+        #expect(!decoded.contains("\u{FFFD}"), "no character is split")
+        let fits = String(repeating: "a", count: maxEncodedGRPCMessageBytes)
+        #expect(percentEncodeGRPCMessage(fits) == fits)
+        #expect(percentEncodeGRPCMessage(fits + "a").hasSuffix("(cut; the message is 4097 bytes)"))
+    }
 }

@@ -166,6 +166,13 @@ extension Registry {
     /// - Throws: ``RegistryError`` listing every problem: bad JSON (with line and column), unknown fields, missing
     ///   or mistyped fields, bad names, duplicates, unknown references.
     public static func parse(json bytes: [UInt8], source: String) throws(RegistryError) -> Registry {
+        guard bytes.count <= Self.maxJSONBytes else {
+            throw RegistryError(
+                source: source,
+                problems: [
+                    "the registry is \(bytes.count) bytes; the limit is \(Self.maxJSONBytes) (2 MiB): it travels in admin RPCs and is stored whole"
+                ])
+        }
         let document: JSONValue
         do {
             // Editors on some systems save UTF-8 with a byte-order mark; it carries no meaning here.
@@ -184,9 +191,18 @@ extension Registry {
         return registry
     }
 
+    /// The largest registry document (2 MiB): it is stored whole and sent whole by `GetRegistry`.
+    public static let maxJSONBytes = 2 << 20
+    /// The most feature views a registry may have: each stored view is an LMDB database, and a data directory opens
+    /// at most 1024 of them (the metadata takes one, later view versions more).
+    public static let maxViews = 1000
+
     /// The problems that make this registry unusable; empty when it is valid.
     public func validationProblems() -> [String] {
         var problems: [String] = []
+        if self.views.count > Self.maxViews {
+            problems.append("the registry has \(self.views.count) feature views; the limit is \(Self.maxViews)")
+        }
         func checkName(_ name: String, _ what: String) {
             if !isValidName(name) {
                 problems.append(

@@ -3,7 +3,7 @@
 // A unary call whose answer comes later, from another thread.
 
 public import FreshetCore
-public import FreshetPosix
+internal import FreshetPosix
 
 /// A unary gRPC call served through the streaming route: it takes the one request message, hands it to `start`
 /// when the client has sent it, and answers whenever `start`'s reply runs, on any thread. For handlers that wait

@@ -47,13 +47,14 @@ public struct HTTP2SettingsConfiguration: Sendable {
 
 /// A gRPC server over HTTP/2 cleartext (prior knowledge).
 ///
-/// Architecture: ``start()`` binds one listening socket per loop (SO_REUSEPORT, so the kernel spreads connections)
+/// Architecture: ``start()`` (or ``GRPCListeners/bind(_:)`` before it) binds one listening socket per loop (SO_REUSEPORT, so the kernel spreads connections)
 /// and starts one thread per loop. Each loop owns its connections, their HTTP/2 sessions and a ``Router`` built on
 /// that thread by the `makeRouter` closure, so handlers may keep loop-local state (an LMDB read transaction) and
 /// run inline with no thread hop. Only shutdown requests cross threads, through an eventfd wakeup.
 public final class GRPCServer: Sendable {
     private let configuration: GRPCServerConfiguration
     private let makeRouter: @Sendable (Int) throws -> Router
+    private let prebound: GRPCListeners?
     private let logger: Logger
     private let state = Mutex(State())
     private let ready = Atomic<Int>(0)
@@ -68,13 +69,16 @@ public final class GRPCServer: Sendable {
         var endpoint: Endpoint?
     }
 
-    /// Creates a server; nothing is bound until ``start()``.
+    /// Creates a server; nothing is bound until ``start()``, unless `listeners` were bound before.
     /// - Parameters:
+    ///   - listeners: sockets bound by ``GRPCListeners/bind(_:)`` for this configuration; the server owns them.
     ///   - makeRouter: builds the routes of one loop, on that loop's thread (argument: the loop index).
     public init(
-        configuration: GRPCServerConfiguration, logger: Logger, makeRouter: @escaping @Sendable (Int) throws -> Router
+        configuration: GRPCServerConfiguration, listeners: GRPCListeners? = nil, logger: Logger,
+        makeRouter: @escaping @Sendable (Int) throws -> Router
     ) {
         self.configuration = configuration
+        self.prebound = listeners
         self.logger = logger
         self.makeRouter = makeRouter
     }
@@ -84,27 +88,16 @@ public final class GRPCServer: Sendable {
         self.state.withLock { $0.endpoint }!
     }
 
-    /// Binds the listeners, starts the loops and returns once every loop is serving.
+    /// Binds the listeners (unless they were bound before, see ``GRPCListeners``), starts the loops and returns once
+    /// every loop is serving.
     /// - Throws: ``SystemError`` or ``EndpointError`` when binding fails; ``GRPCServerError`` when a loop cannot start
     ///   (for example its router factory threw).
     public func start() throws {
-        let first = try Socket.listen(on: self.configuration.endpoint, sharing: .firstOfGroup)
-        var listeners = [first]
-        let bound = try first.localEndpoint()
-        do {
-            for _ in 1..<self.configuration.threads {
-                listeners.append(
-                    try Socket.listen(
-                        on: Endpoint(host: self.configuration.endpoint.host, port: bound.port), sharing: .join))
-            }
-        } catch {
-            listeners.forEach { $0.close() }
-            throw error
-        }
+        let bound = try self.prebound ?? GRPCListeners.bind(self.configuration)
+        let listeners = bound.sockets
         self.state.withLock {
             $0.listeners = listeners
-            $0.endpoint = Endpoint(
-                host: self.configuration.endpoint.host.isEmpty ? "0.0.0.0" : bound.host, port: bound.port)
+            $0.endpoint = bound.endpoint
         }
         for (index, listener) in listeners.enumerated() {
             let thread = try OSThread(name: "freshet-loop-\(index)") { [self] in
@@ -186,6 +179,42 @@ public final class GRPCServer: Sendable {
         }
         loop.closeAll()
         self.finishedLoops.add(1, ordering: .releasing)
+    }
+}
+
+/// The listening sockets of a server, one per loop (SO_REUSEPORT), bound before the server exists: the address is
+/// taken and connections queue until ``GRPCServer/start()``. `freshet serve` binds first, so that a start that
+/// cannot get its address fails before it changes the data directory.
+public struct GRPCListeners: Sendable {
+    public let sockets: [Socket]
+    /// The bound address (with the real port when port 0 was asked).
+    public let endpoint: Endpoint
+
+    /// Binds `configuration.threads` listeners to `configuration.endpoint`.
+    /// - Throws: ``SystemError`` or ``EndpointError`` when binding fails; nothing stays bound.
+    public static func bind(_ configuration: GRPCServerConfiguration) throws -> GRPCListeners {
+        let first = try Socket.listen(on: configuration.endpoint, sharing: .firstOfGroup)
+        var sockets = [first]
+        do {
+            let bound = try first.localEndpoint()
+            for _ in 1..<configuration.threads {
+                sockets.append(
+                    try Socket.listen(on: Endpoint(host: configuration.endpoint.host, port: bound.port), sharing: .join)
+                )
+            }
+            return GRPCListeners(
+                sockets: sockets,
+                endpoint: Endpoint(host: configuration.endpoint.host.isEmpty ? "0.0.0.0" : bound.host, port: bound.port)
+            )
+        } catch {
+            sockets.forEach { $0.close() }
+            throw error
+        }
+    }
+
+    /// Closes the sockets (for listeners whose server never started).
+    public func close() {
+        self.sockets.forEach { $0.close() }
     }
 }
 

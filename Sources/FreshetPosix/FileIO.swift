@@ -77,3 +77,28 @@ public enum FileIO {
         }
     }
 }
+
+/// An exclusive advisory lock on a file (`flock`), held until the value is released: one process at a time may hold
+/// it. `freshet serve` holds one in its data directory, so a second server on the same directory stops before it
+/// changes anything.
+public final class FileLock: Sendable {
+    private let descriptor: Int32
+
+    /// Takes the lock on `path` (created when missing, mode 0644), without waiting.
+    /// - Returns: `nil` when another open file holds the lock.
+    /// - Throws: ``SystemError`` naming the path when it cannot be opened or locked.
+    public init?(path: String) throws(SystemError) {
+        let fd = try Syscall.must("open \(path)") { Int(open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)) }
+        if flock(Int32(fd), LOCK_EX | LOCK_NB) != 0 {
+            let error = errno
+            close(Int32(fd))
+            if error == EWOULDBLOCK { return nil }
+            throw SystemError(errno: error, call: "flock \(path)")
+        }
+        self.descriptor = Int32(fd)
+    }
+
+    deinit {
+        close(self.descriptor)
+    }
+}

@@ -7,22 +7,26 @@ public struct ApplyRegistryRequestMessage: Sendable, Hashable {
     public var registryJSON: [UInt8]
     public var version: UInt64
     public var dryRun: Bool
+    /// Apply only if the region holds this version (`nil`: field absent, no check).
+    public var expectedVersion: UInt64?
 
-    public init(registryJSON: [UInt8], version: UInt64, dryRun: Bool = false) {
+    public init(registryJSON: [UInt8], version: UInt64, dryRun: Bool = false, expectedVersion: UInt64? = nil) {
         self.registryJSON = registryJSON
         self.version = version
         self.dryRun = dryRun
+        self.expectedVersion = expectedVersion
     }
 }
 
 /// `freshet.v1.FinishBackfillRequest`.
 public struct FinishBackfillRequestMessage: Sendable, Hashable {
     public var view: String
-    public var subscribedVersion: UInt64
+    /// The id of the backfill mark the backfill filled (`StoredView.backfill_id`).
+    public var backfillID: UInt64
 
-    public init(view: String, subscribedVersion: UInt64) {
+    public init(view: String, backfillID: UInt64) {
         self.view = view
-        self.subscribedVersion = subscribedVersion
+        self.backfillID = backfillID
     }
 }
 
@@ -32,13 +36,16 @@ public struct RegistryStateMessage: Sendable, Hashable {
     public struct StoredView: Sendable, Hashable {
         public var name: String
         public var entries: UInt64
-        /// 0: no backfill needed.
+        /// The registry version that subscribed the view while it waits for a backfill; 0: no backfill needed.
         public var backfillFromVersion: UInt64
+        /// The pending backfill's id (0: none).
+        public var backfillID: UInt64
 
-        public init(name: String, entries: UInt64, backfillFromVersion: UInt64) {
+        public init(name: String, entries: UInt64, backfillFromVersion: UInt64 = 0, backfillID: UInt64 = 0) {
             self.name = name
             self.entries = entries
             self.backfillFromVersion = backfillFromVersion
+            self.backfillID = backfillID
         }
     }
 
@@ -61,6 +68,8 @@ public enum AdminCodec {
         if !request.registryJSON.isEmpty { ProtoWire.appendBytesField(1, request.registryJSON, to: &output) }
         if request.version != 0 { ProtoWire.appendVarintField(2, request.version, to: &output) }
         if request.dryRun { ProtoWire.appendVarintField(3, 1, to: &output) }
+        // proto3 `optional`: present even when 0.
+        if let expected = request.expectedVersion { ProtoWire.appendVarintField(4, expected, to: &output) }
     }
 
     public static func decodeApplyRequest(_ bytes: UnsafeRawBufferPointer) -> ApplyRegistryRequestMessage? {
@@ -70,7 +79,8 @@ public enum AdminCodec {
             case (1, 2): request.registryJSON = Array(field.bytes)
             case (2, 0): request.version = field.value
             case (3, 0): request.dryRun = field.value != 0
-            case (1, _), (2, _), (3, _): return false
+            case (4, 0): request.expectedVersion = field.value
+            case (1...4, _): return false
             default: break
             }
             return true
@@ -80,17 +90,17 @@ public enum AdminCodec {
 
     public static func appendFinishBackfillRequest(_ request: FinishBackfillRequestMessage, to output: inout [UInt8]) {
         if !request.view.isEmpty { ProtoWire.appendStringField(1, request.view, to: &output) }
-        if request.subscribedVersion != 0 { ProtoWire.appendVarintField(2, request.subscribedVersion, to: &output) }
+        if request.backfillID != 0 { ProtoWire.appendVarintField(2, request.backfillID, to: &output) }
     }
 
     public static func decodeFinishBackfillRequest(_ bytes: UnsafeRawBufferPointer) -> FinishBackfillRequestMessage? {
-        var request = FinishBackfillRequestMessage(view: "", subscribedVersion: 0)
+        var request = FinishBackfillRequestMessage(view: "", backfillID: 0)
         let ok = Self.walk(bytes) { field in
             switch (field.number, field.wireType) {
             case (1, 2):
                 guard let text = Self.string(field.bytes) else { return false }
                 request.view = text
-            case (2, 0): request.subscribedVersion = field.value
+            case (2, 0): request.backfillID = field.value
             case (1, _), (2, _): return false
             default: break
             }
@@ -111,6 +121,7 @@ public enum AdminCodec {
                 if view.backfillFromVersion != 0 {
                     ProtoWire.appendVarintField(3, view.backfillFromVersion, to: &body)
                 }
+                if view.backfillID != 0 { ProtoWire.appendVarintField(4, view.backfillID, to: &body) }
             }
         }
         if state.changed { ProtoWire.appendVarintField(6, 1, to: &output) }
@@ -133,7 +144,7 @@ public enum AdminCodec {
                 }
             case (4, 0): state.servesAll = field.value != 0
             case (5, 2):
-                var view = RegistryStateMessage.StoredView(name: "", entries: 0, backfillFromVersion: 0)
+                var view = RegistryStateMessage.StoredView(name: "", entries: 0)
                 let ok = Self.walk(field.bytes) { inner in
                     switch (inner.number, inner.wireType) {
                     case (1, 2):
@@ -141,7 +152,8 @@ public enum AdminCodec {
                         view.name = text
                     case (2, 0): view.entries = inner.value
                     case (3, 0): view.backfillFromVersion = inner.value
-                    case (1, _), (2, _), (3, _): return false
+                    case (4, 0): view.backfillID = inner.value
+                    case (1...4, _): return false
                     default: break
                     }
                     return true

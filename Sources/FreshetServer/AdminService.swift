@@ -9,6 +9,7 @@ internal import FreshetPosix
 internal import FreshetProto
 internal import FreshetReplication
 internal import FreshetStorage
+import Synchronization
 
 /// The admin endpoints of one server, shared by every event loop.
 ///
@@ -18,6 +19,7 @@ final class AdminService: Sendable {
     let store: FeatureStore
     let writer: ReplicationWriter
     let logger: Logger
+    private let refusalWarnings = Mutex(LogThrottle())
 
     init(store: FeatureStore, writer: ReplicationWriter, logger: Logger) {
         self.store = store
@@ -36,8 +38,12 @@ final class AdminService: Sendable {
                 )
                 return
             }
-            guard request.version >= 1 else {
-                reply(.failure(GRPCStatus(.invalidArgument, "version must be at least 1")))
+            guard (1...FeatureStore.maxRegistryVersion).contains(request.version) else {
+                reply(
+                    .failure(
+                        GRPCStatus(
+                            .invalidArgument,
+                            "version must be from 1 to \(FeatureStore.maxRegistryVersion), not \(request.version)")))
                 return
             }
             let registry: Registry
@@ -63,10 +69,18 @@ final class AdminService: Sendable {
         let result: RegistryApplyResult
         do {
             result = try self.store.applyRegistry(
-                json: request.registryJSON, registry: registry, version: request.version, dryRun: request.dryRun)
+                json: request.registryJSON, registry: registry, version: request.version,
+                expectedVersion: request.expectedVersion, dryRun: request.dryRun)
         } catch let refusal as RegistryRefusal {
-            self.logger.warning(
-                "registry change refused", ["version": String(request.version), "problems": refusal.message])
+            let (log, held) = self.refusalWarnings.withLock { $0.admit() }
+            if log {
+                self.logger.warning(
+                    "registry change refused",
+                    [
+                        "version": String(request.version), "problems": String(refusal.message.prefix(4096)),
+                        "refusals_not_logged": String(held),
+                    ])
+            }
             let code: GRPCStatus.Code = refusal.kind == .versionConflict ? .failedPrecondition : .invalidArgument
             return .failure(GRPCStatus(code, refusal.message))
         } catch let error as StorageError {
@@ -115,10 +129,28 @@ final class AdminService: Sendable {
             }
             let accepted = self.writer.perform { [self] in
                 do {
-                    let cleared = try self.store.finishBackfill(
-                        view: request.view, subscribedVersion: request.subscribedVersion)
-                    if cleared { self.logger.info("backfill finished", ["view": request.view]) }
-                    reply(self.state { _ in })
+                    let view = "view '\(request.view)'"
+                    switch try self.store.finishBackfill(view: request.view, id: request.backfillID) {
+                    case .finished:
+                        self.logger.info("backfill finished", ["view": request.view])
+                        reply(self.state { _ in })
+                    case .notStored:
+                        reply(.failure(GRPCStatus(.notFound, "this region does not store \(view)")))
+                    case .notPending:
+                        reply(
+                            .failure(
+                                GRPCStatus(
+                                    .failedPrecondition,
+                                    "\(view) has no pending backfill (backfill id \(request.backfillID) was finished already, or never needed)"
+                                )))
+                    case .resubscribed(let mark):
+                        reply(
+                            .failure(
+                                GRPCStatus(
+                                    .failedPrecondition,
+                                    "\(view) was subscribed again (registry version \(mark.version), backfill id \(mark.id)) after this backfill (id \(request.backfillID)) started; its mark stays: run freshet push --backfill again"
+                                )))
+                    }
                 } catch let error as StorageError {
                     reply(.failure(grpcStatus(for: error)))
                 } catch {
@@ -144,7 +176,8 @@ final class AdminService: Sendable {
                 try catalog.storedViews.map { name in
                     RegistryStateMessage.StoredView(
                         name: name, entries: UInt64(try transaction.count(catalog.databases[name]!)),
-                        backfillFromVersion: catalog.pendingBackfill[name] ?? 0)
+                        backfillFromVersion: catalog.pendingBackfill[name]?.version ?? 0,
+                        backfillID: catalog.pendingBackfill[name]?.id ?? 0)
                 }
             }
         } catch let error as StorageError {

@@ -3,8 +3,8 @@
 // The LMDB layout of a Freshet data directory: one database per feature view, plus metadata, and the load path.
 
 public import FreshetCore
-public import FreshetProto
-public import FreshetReplication
+internal import FreshetProto
+internal import FreshetReplication
 public import FreshetStorage
 import Synchronization
 
@@ -147,6 +147,13 @@ public final class FeatureStore: Sendable {
     static let registryVersionKey = Array("registry/version".utf8)
     static let schemaPrefix = Array("schema/".utf8)
     static let backfillPrefix = Array("backfill/".utf8)
+    /// The last backfill mark id given out (8 bytes, little-endian).
+    static let backfillSerialKey = Array("registry/backfill-serial".utf8)
+    /// `known/<view>`: every view any registry of this store has had (so a view removed and added again, whose
+    /// rows were freed, is backfilled when it returns).
+    static let knownPrefix = Array("known/".utf8)
+    /// The largest registry version (2^63 - 1, so that it fits every client's signed integers).
+    public static let maxRegistryVersion = UInt64(Int64.max)
 
     /// A stored registry version (8 bytes, little-endian); `nil` for any other length.
     static func registryVersion(_ bytes: [UInt8]) -> UInt64? {
@@ -158,6 +165,41 @@ public final class FeatureStore: Sendable {
         withUnsafeBytes(of: version.littleEndian) { Array($0) }
     }
 
+    /// A backfill mark: version and id, 8 bytes little-endian each.
+    static func encode(_ mark: BackfillMark) -> [UInt8] {
+        Self.encodeVersion(mark.version) + Self.encodeVersion(mark.id)
+    }
+
+    /// A stored backfill mark; a lone 8-byte version (marks written before ids existed) is its own id.
+    static func backfillMark(_ bytes: [UInt8]) -> BackfillMark? {
+        switch bytes.count {
+        case 8: return Self.registryVersion(bytes).map { BackfillMark(version: $0, id: $0) }
+        case 16:
+            guard let version = Self.registryVersion(Array(bytes[0..<8])),
+                let id = Self.registryVersion(Array(bytes[8...]))
+            else { return nil }
+            return BackfillMark(version: version, id: id)
+        default: return nil
+        }
+    }
+
+    /// Every view's backfill mark, read through `forEach` (a read or a write transaction's walk of the meta
+    /// database from a key).
+    private static func backfillMarks(
+        meta: Database,
+        _ forEach: ([UInt8], (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws -> Void
+    ) throws -> [String: BackfillMark] {
+        var marks: [String: BackfillMark] = [:]
+        try forEach(Self.backfillPrefix) { key, value in
+            guard key.starts(with: Self.backfillPrefix) else { return false }
+            if let mark = Self.backfillMark(Array(value)) {
+                marks[String(decoding: key.dropFirst(Self.backfillPrefix.count), as: UTF8.self)] = mark
+            }
+            return true
+        }
+        return marks
+    }
+
     /// Applies a registry change live (`freshet registry apply`), and publishes the new catalog.
     ///
     /// - Parameter version: the version to record. `nil`: the next one when the registry differs. A version
@@ -166,14 +208,16 @@ public final class FeatureStore: Sendable {
     /// - Throws: ``RegistryRefusal`` naming every problem; ``StorageError``. Nothing changes when it throws.
     /// - Precondition: called on one thread at a time, outside any write transaction of this store.
     /// - Parameter dryRun: check only: run every check and report what would change, and change nothing.
+    /// - Parameter expectedVersion: when given, the change applies only if the store holds this version (what the
+    ///   caller read before preparing it); otherwise it is a conflict. Two concurrent changes cannot both land.
     public func applyRegistry(
-        json: [UInt8], registry: Registry, version: UInt64?, dryRun: Bool = false
+        json: [UInt8], registry: Registry, version: UInt64?, expectedVersion: UInt64? = nil, dryRun: Bool = false
     ) throws -> RegistryApplyResult {
         precondition(self.recordsRegistry, "a tool's store records no registry")
         do {
             let (catalog, result) = try Self.reconcile(
-                registry: registry, json: json, serve: self.serve, requestedVersion: version, dryRun: dryRun,
-                environment: self.environment, meta: self.meta)
+                registry: registry, json: json, serve: self.serve, requestedVersion: version,
+                expectedVersion: expectedVersion, dryRun: dryRun, environment: self.environment, meta: self.meta)
             self.publish(catalog)
             return result
         } catch let checked as DryRunOutcome {
@@ -186,18 +230,33 @@ public final class FeatureStore: Sendable {
         let result: RegistryApplyResult
     }
 
-    /// Clears the backfill mark of `view`, when it is still the one set at `subscribedVersion` (a later
-    /// unsubscribe and subscribe sets a new one that this backfill did not fill). Returns whether it was cleared.
-    public func finishBackfill(view: String, subscribedVersion: UInt64) throws -> Bool {
+    /// What ``finishBackfill(view:id:)`` found.
+    public enum BackfillFinish: Hashable, Sendable {
+        /// The mark was the backfill's: cleared.
+        case finished
+        /// The view has no mark (a backfill finished it already, or it never needed one).
+        case notPending
+        /// The view was subscribed again after the backfill started: this mark is newer, and the backfill did not
+        /// fill it.
+        case resubscribed(BackfillMark)
+        /// This region does not store the view.
+        case notStored
+    }
+
+    /// Clears the backfill mark of `view` when it is still the one with `id` (a later unsubscribe and subscribe
+    /// sets a new one that this backfill did not fill).
+    public func finishBackfill(view: String, id: UInt64) throws -> BackfillFinish {
+        guard self.catalog.databases[view] != nil else { return .notStored }
         let key = Self.backfillPrefix + Array(view.utf8)
-        let cleared = try self.environment.write { transaction -> Bool in
-            guard let stored = try transaction.get(self.meta, key: key),
-                Self.registryVersion(stored) == subscribedVersion
-            else { return false }
+        let outcome = try self.environment.write { transaction -> BackfillFinish in
+            guard let mark = try transaction.get(self.meta, key: key).flatMap(Self.backfillMark) else {
+                return .notPending
+            }
+            guard mark.id == id else { return .resubscribed(mark) }
             _ = try transaction.delete(self.meta, key: key)
-            return true
+            return .finished
         }
-        if cleared {
+        if outcome == .finished {
             let old = self.catalog
             var pending = old.pendingBackfill
             pending[view] = nil
@@ -207,7 +266,7 @@ public final class FeatureStore: Sendable {
                     served: old.servedServices, servesAll: old.servesAll, databases: old.databases,
                     pendingBackfill: pending))
         }
-        return cleared
+        return outcome
     }
 
     private func publish(_ catalog: RegionCatalog) {
@@ -217,7 +276,7 @@ public final class FeatureStore: Sendable {
 
     private static func makeCatalog(
         registry: Registry, json: [UInt8], version: UInt64, served: [String], servesAll: Bool,
-        databases: [String: Database], pendingBackfill: [String: UInt64]
+        databases: [String: Database], pendingBackfill: [String: BackfillMark]
     ) throws -> RegionCatalog {
         do {
             return try RegionCatalog(
@@ -228,14 +287,20 @@ public final class FeatureStore: Sendable {
         }
     }
 
-    /// Tools: every view of `registry` gets a database; nothing is recorded but the schemas.
+    /// Tools: every view of `registry` gets a database, unless a server recorded a registry here: then only the
+    /// views this region stores (a tool must not store what the region's subscription leaves out). Nothing is
+    /// recorded but the schemas.
     private static func openForTool(
         registry: Registry, environment: Environment, meta: Database
     ) throws
         -> RegionCatalog
     {
+        let subscribed = try environment.read { transaction -> Set<String>? in
+            guard try transaction.get(meta, key: Self.registryKey) != nil else { return nil }
+            return try Self.keys(prefix: Self.schemaPrefix) { try transaction.forEach(meta, from: $0, $1) }
+        }
         var databases: [String: Database] = [:]
-        for view in registry.views {
+        for view in registry.views where subscribed?.contains(view.name) ?? true {
             databases[view.name] = try environment.database(named: Self.databaseName(view: view.name), create: true)
         }
         let version = try environment.write { transaction -> UInt64 in
@@ -244,8 +309,11 @@ public final class FeatureStore: Sendable {
             if !problems.isEmpty { throw StoreError(problems.joined(separator: "\n")) }
             return try transaction.get(meta, key: Self.registryVersionKey).flatMap(Self.registryVersion) ?? 0
         }
+        let served = registry.services.map(\.name).filter {
+            registry.viewNames(usedBy: [$0]).allSatisfy { databases[$0] != nil }
+        }
         return try Self.makeCatalog(
-            registry: registry, json: [], version: version, served: registry.services.map(\.name), servesAll: true,
+            registry: registry, json: [], version: version, served: served, servesAll: subscribed == nil,
             databases: databases, pendingBackfill: [:])
     }
 
@@ -254,8 +322,8 @@ public final class FeatureStore: Sendable {
     /// before while updates were already being applied) and empties the views they no longer read. One write
     /// transaction; the databases of newly stored views are created before it.
     private static func reconcile(
-        registry: Registry, json: [UInt8], serve: [String]?, requestedVersion: UInt64?, dryRun: Bool = false,
-        environment: Environment, meta: Database
+        registry: Registry, json: [UInt8], serve: [String]?, requestedVersion: UInt64?, expectedVersion: UInt64? = nil,
+        dryRun: Bool = false, environment: Environment, meta: Database
     ) throws -> (catalog: RegionCatalog, result: RegistryApplyResult) {
         let path = environment.path
         let served = serve ?? registry.services.map(\.name)
@@ -278,7 +346,19 @@ public final class FeatureStore: Sendable {
             let old = try transaction.get(meta, key: Self.registryKey).map {
                 try Registry.parse(json: $0, source: "the registry stored in \(path)")
             }
-            var version = requestedVersion ?? storedVersion + 1
+            if let expected = expectedVersion, expected != storedVersion {
+                throw RegistryRefusal(
+                    kind: .versionConflict,
+                    message:
+                        "this region holds registry version \(storedVersion), not version \(expected) that the change was prepared against: another registry change landed meanwhile; read the registry again and redo the change"
+                )
+            }
+            if let requested = requestedVersion, requested > Self.maxRegistryVersion {
+                throw RegistryRefusal(
+                    kind: .versionConflict,
+                    message: "registry version \(requested) is too large; the largest is \(Self.maxRegistryVersion)")
+            }
+            var version = requestedVersion ?? min(storedVersion, Self.maxRegistryVersion - 1) + 1
             var changed = true
             if let requested = requestedVersion {
                 if requested < storedVersion || (requested == storedVersion && old != registry) {
@@ -293,6 +373,12 @@ public final class FeatureStore: Sendable {
             } else if let old, old == registry {
                 version = storedVersion
                 changed = false
+            } else if storedVersion >= Self.maxRegistryVersion {
+                throw RegistryRefusal(
+                    kind: .versionConflict,
+                    message:
+                        "this region holds registry version \(storedVersion), the largest there is; it cannot take a new one"
+                )
             }
             var problems: [String] = []
             if let old, old != registry { problems += RegistryChange.problems(from: old, to: registry) }
@@ -323,9 +409,15 @@ public final class FeatureStore: Sendable {
                 result.unsubscribedViews = previously.sorted().filter { !storedNames.contains($0) }
                 throw DryRunOutcome(result: result)
             }
+            // An unchanged registry keeps its stored text: every region holds the same bytes for one version, even
+            // when the file differs only in what the registry does not model (the top-level description, spacing).
+            let recordedJSON: [UInt8]
             if changed {
                 try transaction.put(meta, key: Self.registryKey, value: json)
                 try transaction.put(meta, key: Self.registryVersionKey, value: Self.encodeVersion(version))
+                recordedJSON = json
+            } else {
+                recordedJSON = try transaction.get(meta, key: Self.registryKey) ?? json
             }
             var result = RegistryApplyResult(version: version, changed: changed)
             for (name, database) in leaving {
@@ -337,25 +429,28 @@ public final class FeatureStore: Sendable {
             let applied = try !Self.keys(prefix: Array("position/".utf8), limit: 1) {
                 try transaction.forEach(meta, from: $0, $1)
             }.isEmpty
+            let known = try Self.keys(prefix: Self.knownPrefix) { try transaction.forEach(meta, from: $0, $1) }
+            var nextMarkID =
+                try transaction.get(meta, key: Self.backfillSerialKey).flatMap(Self.registryVersion) ?? 0
             for view in registry.views where databases[view.name] != nil && !previously.contains(view.name) {
                 result.subscribedViews.append(view.name)
-                // A view that is new in the registry had no updates before; one that existed did, and this region
-                // skipped them.
-                if applied && old?.view(named: view.name) != nil {
-                    try transaction.put(
-                        meta, key: Self.backfillPrefix + Array(view.name.utf8), value: Self.encodeVersion(version))
-                }
+                // A view this store never knew had no updates before (a region rejects updates of views its
+                // registry lacks). One it knew had them, and this region skipped them or freed their rows; a view
+                // of the old registry counts as known for stores recorded before the known/ keys.
+                guard applied && (known.contains(view.name) || old?.view(named: view.name) != nil) else { continue }
+                nextMarkID += 1
+                try transaction.put(
+                    meta, key: Self.backfillPrefix + Array(view.name.utf8),
+                    value: Self.encode(BackfillMark(version: version, id: nextMarkID)))
             }
-            var pending: [String: UInt64] = [:]
-            try transaction.forEach(meta, from: Self.backfillPrefix) { key, value in
-                guard key.starts(with: Self.backfillPrefix) else { return false }
-                let name = String(decoding: key.dropFirst(Self.backfillPrefix.count), as: UTF8.self)
-                if let subscribed = Self.registryVersion(Array(value)) { pending[name] = subscribed }
-                return true
+            try transaction.put(meta, key: Self.backfillSerialKey, value: Self.encodeVersion(nextMarkID))
+            for view in registry.views where !known.contains(view.name) {
+                try transaction.put(meta, key: Self.knownPrefix + Array(view.name.utf8), value: [])
             }
+            let pending = try Self.backfillMarks(meta: meta) { try transaction.forEach(meta, from: $0, $1) }
             result.pendingBackfill = registry.views.map(\.name).filter { pending[$0] != nil }
             let catalog = try Self.makeCatalog(
-                registry: registry, json: json, version: version, served: served, servesAll: serve == nil,
+                registry: registry, json: recordedJSON, version: version, served: served, servesAll: serve == nil,
                 databases: databases, pendingBackfill: pending)
             return (catalog, result)
         }
@@ -475,8 +570,13 @@ public final class FeatureStore: Sendable {
     ///   ``maxRowBytes``; ``StorageError`` (MDB_MAP_FULL, …). Any of them aborts the load.
     public func load(view name: String, from source: inout some RowSource, ingestTime: Timestamp) throws -> LoadSummary
     {
-        guard let database = self.viewDatabases[name], let view = self.registry.view(named: name) else {
+        guard let view = self.registry.view(named: name) else {
             throw StoreError("unknown feature view '\(name)'")
+        }
+        guard let database = self.viewDatabases[name] else {
+            throw StoreError(
+                "the region serving \(self.environment.path) does not store feature view '\(name)': no service it serves reads it (see freshet registry show)"
+            )
         }
         var summary = LoadSummary()
         try self.environment.write { transaction in
@@ -547,8 +647,8 @@ public struct StoreStatistics: Sendable {
         /// Tombstones: deleted rows kept with their delete's event time.
         public var deleted: Int
         public var features: Int
-        /// The registry version that subscribed the view, while it waits for a backfill.
-        public var backfillFromVersion: UInt64?
+        /// The view's backfill mark (the registry version that subscribed it), while it waits for a backfill.
+        public var backfill: BackfillMark?
     }
 
     /// A replication source's position and counters.
@@ -603,11 +703,11 @@ extension FeatureStore {
                 }
             }
             let backfill = try environment.read { transaction in
-                try transaction.get(meta, key: Self.backfillPrefix + Array(name.utf8)).flatMap(Self.registryVersion)
+                try transaction.get(meta, key: Self.backfillPrefix + Array(name.utf8)).flatMap(Self.backfillMark)
             }
             views.append(
                 StoreStatistics.View(
-                    name: name, rows: rows, deleted: deleted, features: features, backfillFromVersion: backfill))
+                    name: name, rows: rows, deleted: deleted, features: features, backfill: backfill))
         }
         let sources = try environment.read { transaction in
             try ReplicationApplier(meta: meta).positions(in: transaction).map { source, position in

@@ -85,8 +85,24 @@ public enum FreshetServer {
             } else {
                 .stored
             }
-        let store = try FeatureStore(
-            directory: options.dataDirectory, registry: source, serve: options.serve, options: options.store)
+        // One server per data directory, and the address before the store: a start that cannot serve stops before
+        // it applies its registry or subscription (which can free views).
+        try FileIO.makeDirectories(options.dataDirectory)
+        let lockPath = options.dataDirectory + "/serve.lock"
+        guard let directoryLock = try FileLock(path: lockPath) else {
+            throw StoreError(
+                "\(options.dataDirectory) is in use by another freshet serve (it holds \(lockPath)); stop it first, or give this server its own --data"
+            )
+        }
+        let listeners = try GRPCListeners.bind(options.grpc)
+        let store: FeatureStore
+        do {
+            store = try FeatureStore(
+                directory: options.dataDirectory, registry: source, serve: options.serve, options: options.store)
+        } catch {
+            listeners.close()
+            throw error
+        }
         let start = store.catalog
         if let opening = store.openingResult {
             if opening.changed && opening.version > 1 {
@@ -117,7 +133,7 @@ public enum FreshetServer {
         let admin = AdminService(store: store, writer: writer, logger: logger)
         let health = HealthState()
         let limits = options.limits
-        let server = GRPCServer(configuration: options.grpc, logger: logger) { _ in
+        let server = GRPCServer(configuration: options.grpc, listeners: listeners, logger: logger) { _ in
             let router = Router()
             let lookups = try FeatureLookupService(store: store, limits: limits, logger: logger)
             router.addUnary(FreshetMethods.getFeatures, lookups.getFeatures)
@@ -172,6 +188,7 @@ public enum FreshetServer {
         // from GetPosition).
         writer.stop()
         logger.info("stopped")
+        withExtendedLifetime(directoryLock) {}
         return 0
     }
 }

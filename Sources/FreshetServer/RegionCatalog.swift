@@ -25,9 +25,9 @@ public final class RegionCatalog: Sendable {
     public let servesAll: Bool
     /// The database of each view this region stores.
     public let databases: [String: Database]
-    /// Views subscribed after this region had applied updates, so their earlier updates were skipped here: view
-    /// name → the registry version that subscribed them. `freshet push --backfill` fills them and clears the mark.
-    public let pendingBackfill: [String: UInt64]
+    /// Views subscribed after this region had applied updates, so their earlier updates were skipped here (or
+    /// their rows freed): view name → its mark. `freshet push --backfill` fills them and clears the mark.
+    public let pendingBackfill: [String: BackfillMark]
     /// The replication checks for this registry.
     public let validator: UpdateValidator
     /// The lookup plan of each served service.
@@ -35,7 +35,7 @@ public final class RegionCatalog: Sendable {
 
     init(
         registry: Registry, registryJSON: [UInt8], version: UInt64, servedServices: [String], servesAll: Bool,
-        databases: [String: Database], pendingBackfill: [String: UInt64]
+        databases: [String: Database], pendingBackfill: [String: BackfillMark]
     ) throws(QueryPlanError) {
         self.registry = registry
         self.registryJSON = registryJSON
@@ -57,6 +57,19 @@ public final class RegionCatalog: Sendable {
 
     /// The views this region stores, in registry order.
     public var storedViews: [String] { self.registry.views.map(\.name).filter { self.databases[$0] != nil } }
+}
+
+/// A view waiting for a backfill: the registry version that subscribed it, and an id no other subscription in this
+/// data directory had (the backfill's replication source is named after it, so a later backfill of the same view
+/// never looks like a duplicate of an earlier one).
+public struct BackfillMark: Hashable, Sendable {
+    public var version: UInt64
+    public var id: UInt64
+
+    public init(version: UInt64, id: UInt64) {
+        self.version = version
+        self.id = id
+    }
 }
 
 /// What applying a registry did.

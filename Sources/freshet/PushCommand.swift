@@ -21,7 +21,7 @@ enum PushCommand {
             FlagSpec(
                 name: "backfill", kind: .toggle,
                 help:
-                    "fill a view a region subscribed to late (see freshet registry show): feeds only the servers whose view needs it, as source backfill/VIEW@vN, then marks it done; --source is not used"
+                    "fill a view a region subscribed to late (see freshet registry show): feeds only the servers whose view needs it, as source backfill/VIEW@ID (the view's backfill id there), then marks it done; --source is not used. A CSV needs --event-time or --event-time-column, so that the backfill cannot overwrite newer values"
             ),
         ] + RowFileFlags.specs + [
             FlagSpec(
@@ -59,7 +59,7 @@ enum PushCommand {
         var servers = try serverList(flags)
         let backfill = flags.isSet("backfill")
         if backfill && flags.isSet("source") {
-            throw UsageError("--backfill names its own source (backfill/VIEW@vN); leave --source out")
+            throw UsageError("--backfill names its own source (backfill/VIEW@ID); leave --source out")
         }
         let source = backfill ? "" : try flags.required("source")
         if !backfill, let problem = UpdateValidator.sourceProblem(source) {
@@ -75,6 +75,11 @@ enum PushCommand {
         options.giveUpAfter = try flags.duration("give-up-after", default: .seconds(120)) ?? .seconds(120)
         guard options.giveUpAfter > .zero else { throw UsageError("--give-up-after must be more than 0") }
 
+        if backfill && flags.isSet("csv") && !flags.isSet("event-time") && !flags.isSet("event-time-column") {
+            throw UsageError(
+                "--backfill with --csv needs --event-time ISO8601 or --event-time-column NAME: without them every row would carry the push time, and the backfill would overwrite newer live values"
+            )
+        }
         let file = try RowFileFlags(flags)
         let (path, view, entity) = (file.path, file.view, file.entity)
         // Every line is parsed and checked before anything is sent: a bad line sends nothing.
@@ -88,19 +93,27 @@ enum PushCommand {
             rows.lazy.map { row in Self.update(row, view: view, entity: entity) })
         // A backfill feeds each server that needs it under the source of its subscription.
         var sources = [String](repeating: source, count: servers.count)
-        var backfillVersions: [UInt64] = []
+        var backfillIDs: [UInt64] = []
+        var unreachable = 0
         if backfill {
-            let pending = try Self.pendingBackfills(view: view.name, servers: servers)
-            servers = pending.map(\.server)
-            sources = pending.map { "backfill/\(view.name)@v\($0.subscribedVersion)" }
-            backfillVersions = pending.map(\.subscribedVersion)
+            let found = Self.pendingBackfills(view: view.name, servers: servers)
+            unreachable = found.unreachable
+            servers = found.pending.map(\.server)
+            sources = found.pending.map { "backfill/\(view.name)@\($0.backfillID)" }
+            backfillIDs = found.pending.map(\.backfillID)
             if servers.isEmpty {
+                if unreachable > 0 {
+                    Console.error("push: \(unreachable) server(s) could not be asked; nothing was sent\n")
+                    return 1
+                }
                 Console.out("push: no server needs a backfill of view \(view.name)\n")
                 return 0
             }
         }
+        let sourceNames =
+            Set(sources).count == 1 ? "'\(sources[0])'" : sources.map { "'\($0)'" }.joined(separator: ", ")
         Console.out(
-            "push: \(updates.count) updates of view \(view.name) from \(path), source '\(backfill ? "backfill/\(view.name)@vN" : source)', to \(servers.count) server(s)\n"
+            "push: \(updates.count) updates of view \(view.name) from \(path), source \(sourceNames), to \(servers.count) server(s)\n"
         )
 
         let results = Mutex<[Int: FeedResult]>([:])
@@ -128,12 +141,13 @@ enum PushCommand {
                 )
                 if backfill {
                     do {
-                        try Self.finishBackfill(
-                            view: view.name, subscribedVersion: backfillVersions[index], server: endpoint)
+                        try Self.finishBackfill(view: view.name, backfillID: backfillIDs[index], server: endpoint)
                         Console.out("push: \(endpoint): backfill of view \(view.name) finished\n")
                     } catch {
                         failed += 1
-                        Console.error("push: \(endpoint): FAILED: \(error)\n")
+                        Console.error(
+                            "push: \(endpoint): FAILED: the backfill's updates are applied, but its mark is not cleared: \(error)\n"
+                        )
                     }
                 }
             case .failed(let reason):
@@ -144,39 +158,49 @@ enum PushCommand {
                 Console.error("push: \(endpoint): FAILED: the feeder did not report\n")
             }
         }
-        if failed > 0 {
-            Console.error("push: \(failed) of \(servers.count) server(s) did not ack every update\n")
+        if failed > 0 || unreachable > 0 {
+            Console.error(
+                "push: \(failed + unreachable) of \(servers.count + unreachable) server(s) did not \(backfill ? "finish the backfill" : "ack every update")\n"
+            )
             return 1
         }
         return 0
     }
 
-    /// The servers whose `view` waits for a backfill, with the registry version that subscribed it; the others are
-    /// reported and left out.
+    /// The servers whose `view` waits for a backfill, with the mark's id there; the others are reported and left
+    /// out, and servers that cannot be asked are reported and counted.
     static func pendingBackfills(
         view: String, servers: [Endpoint]
-    ) throws -> [(server: Endpoint, subscribedVersion: UInt64)] {
+    ) -> (pending: [(server: Endpoint, backfillID: UInt64)], unreachable: Int) {
         var pending: [(Endpoint, UInt64)] = []
+        var unreachable = 0
         for server in servers {
-            let state = try RegistryCommand.state(of: try connect(server, "nothing was sent"), server)
+            let state: RegistryStateMessage
+            do {
+                state = try RegistryCommand.state(of: try connect(server, "nothing was sent to it"), server)
+            } catch {
+                Console.error("push: \(server): FAILED: \(error)\n")
+                unreachable += 1
+                continue
+            }
             guard let stored = state.storedViews.first(where: { $0.name == view }) else {
                 Console.out("push: \(server): skipped: it does not store view \(view)\n")
                 continue
             }
-            guard stored.backfillFromVersion != 0 else {
+            guard stored.backfillID != 0 else {
                 Console.out("push: \(server): skipped: view \(view) needs no backfill there\n")
                 continue
             }
-            pending.append((server, stored.backfillFromVersion))
+            pending.append((server, stored.backfillID))
         }
-        return pending
+        return (pending, unreachable)
     }
 
     /// Clears a server's backfill mark once every update of the backfill is acked.
-    static func finishBackfill(view: String, subscribedVersion: UInt64, server: Endpoint) throws {
+    static func finishBackfill(view: String, backfillID: UInt64, server: Endpoint) throws {
         var request: [UInt8] = []
         AdminCodec.appendFinishBackfillRequest(
-            FinishBackfillRequestMessage(view: view, subscribedVersion: subscribedVersion), to: &request)
+            FinishBackfillRequestMessage(view: view, backfillID: backfillID), to: &request)
         let client = try GRPCClient(endpoint: server)
         let response = try client.unary(
             path: "/freshet.v1.Admin/FinishBackfill", request: request, timeout: .seconds(30))

@@ -72,7 +72,7 @@ enum RegistryCommand {
         }
         let registry = try Registry.parse(json: json, source: path)
         let forced = try flags.value("version").map { _ in
-            UInt64(try flags.integer("version", default: 1, range: 1...Int.max))
+            UInt64(try flags.integer("version", default: 1, range: 1...Int(Int64.max)))
         }
 
         // Every region's version first: the change takes one version number everywhere.
@@ -87,13 +87,19 @@ enum RegistryCommand {
         let highestRegistries = states.filter { $0.version == highest }.map { state in
             try? Registry.parse(json: state.registryJSON, source: "")
         }
-        let version =
-            forced ?? (highest > 0 && highestRegistries.allSatisfy({ $0 == registry }) ? highest : highest + 1)
+        let same = highest > 0 && highestRegistries.allSatisfy { $0 == registry }
+        if forced == nil && !same && highest >= UInt64(Int64.max) {
+            throw CommandError("registry version \(highest) is the largest there is; no new version can follow it")
+        }
+        let version = forced ?? (same ? highest : highest + 1)
 
-        // A dry run everywhere, so that a change one region refuses reaches none.
+        // A dry run everywhere, so that a change one region refuses reaches none. Each call carries the version the
+        // server had when it was read: a registry apply that runs at the same time makes one of the two conflict,
+        // instead of both landing under one version number.
         var refused = 0
-        for (server, client) in zip(servers, clients) {
-            let response = try Self.applyCall(client, server, json: json, version: version, dryRun: true)
+        for (index, (server, client)) in zip(servers, clients).enumerated() {
+            let response = try Self.applyCall(
+                client, server, json: json, version: version, expected: states[index].version, dryRun: true)
             if let status = response.failure {
                 refused += 1
                 Console.error("registry: \(server): REFUSED: \(status.message)\n")
@@ -106,8 +112,9 @@ enum RegistryCommand {
             return 1
         }
         var failed = 0
-        for (server, client) in zip(servers, clients) {
-            let response = try Self.applyCall(client, server, json: json, version: version, dryRun: false)
+        for (index, (server, client)) in zip(servers, clients).enumerated() {
+            let response = try Self.applyCall(
+                client, server, json: json, version: version, expected: states[index].version, dryRun: false)
             guard let state = response.state else {
                 failed += 1
                 Console.error("registry: \(server): FAILED: \(response.failure?.message ?? "")\n")
@@ -120,10 +127,10 @@ enum RegistryCommand {
             if !state.unsubscribedViews.isEmpty {
                 parts.append("freed \(state.unsubscribedViews.joined(separator: ", "))")
             }
-            let backfill = state.storedViews.filter { $0.backfillFromVersion != 0 }.map(\.name)
-            if !backfill.isEmpty {
+            for view in state.storedViews where view.backfillID != 0 {
                 parts.append(
-                    "needs backfill: \(backfill.joined(separator: ", ")) (freshet push --backfill --view VIEW ...)")
+                    "view \(view.name) needs a backfill (freshet push --backfill --view \(view.name) --server \(server) ...)"
+                )
             }
             Console.out("registry: \(server): \(parts.joined(separator: "; "))\n")
         }
@@ -135,11 +142,13 @@ enum RegistryCommand {
     }
 
     private static func applyCall(
-        _ client: GRPCClient, _ server: Endpoint, json: [UInt8], version: UInt64, dryRun: Bool
+        _ client: GRPCClient, _ server: Endpoint, json: [UInt8], version: UInt64, expected: UInt64, dryRun: Bool
     ) throws -> (state: RegistryStateMessage?, failure: GRPCStatus?) {
         var request: [UInt8] = []
         AdminCodec.appendApplyRequest(
-            ApplyRegistryRequestMessage(registryJSON: json, version: version, dryRun: dryRun), to: &request)
+            ApplyRegistryRequestMessage(
+                registryJSON: json, version: version, dryRun: dryRun, expectedVersion: expected),
+            to: &request)
         let response: GRPCResponse
         do {
             response = try client.unary(
@@ -221,8 +230,9 @@ enum RegistryCommand {
                 + (state.servesAll ? " (all; no --serve)" : ""))
         for view in state.storedViews {
             var line = "  stores \(view.name): \(view.entries) entries"
-            if view.backfillFromVersion != 0 {
-                line += "; needs backfill (subscribed at version \(view.backfillFromVersion))"
+            if view.backfillID != 0 {
+                line +=
+                    "; needs backfill (subscribed at version \(view.backfillFromVersion); backfill id \(view.backfillID))"
             }
             lines.append(line)
         }

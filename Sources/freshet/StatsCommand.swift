@@ -51,8 +51,14 @@ enum StatsCommand {
                 writer.key("features")
                 writer.writeInt64(Int64(view.features))
                 writer.key("backfill_from_version")
-                if let version = view.backfillFromVersion {
-                    writer.writeInt64(Int64(clamping: version))
+                if let mark = view.backfill {
+                    writer.writeInt64(Int64(clamping: mark.version))
+                } else {
+                    writer.writeNull()
+                }
+                writer.key("backfill_id")
+                if let mark = view.backfill {
+                    writer.writeInt64(Int64(clamping: mark.id))
                 } else {
                     writer.writeNull()
                 }
@@ -84,7 +90,9 @@ enum StatsCommand {
             if statistics.registryVersion > 0 { print("registry: version \(statistics.registryVersion)") }
             for view in statistics.views {
                 let deleted = view.deleted > 0 ? " (+\(view.deleted) deleted)" : ""
-                let backfill = view.backfillFromVersion.map { "; needs backfill (subscribed at version \($0))" } ?? ""
+                let backfill =
+                    view.backfill.map { "; needs backfill (subscribed at version \($0.version); backfill id \($0.id))" }
+                    ?? ""
                 print("view \(view.name): \(view.rows) rows\(deleted), \(view.features) features\(backfill)")
             }
             for source in statistics.sources {

@@ -236,13 +236,17 @@ struct LiveRegistryEndToEndTests {
         #expect(applied.stdout.contains("\(delay.endpoint): applied version 2\n"), "\(applied.stdout)")
         #expect(
             applied.stdout.contains(
-                "\(weather.endpoint): applied version 2; now stores planes; needs backfill: planes"),
+                "\(weather.endpoint): applied version 2; now stores planes; view planes needs a backfill (freshet push --backfill --view planes --server \(weather.endpoint) ...)"
+            ),
             "\(applied.stdout)")
         #expect(
-            registryShow(weather).stdout.contains("stores planes: 0 entries; needs backfill (subscribed at version 2)"))
+            registryShow(weather).stdout.contains(
+                "stores planes: 0 entries; needs backfill (subscribed at version 2; backfill id 1)"))
         let pending = freshet("stats", "--data", scratch.file("b")).stdout
         #expect(
-            pending.contains("view planes: 0 rows, 8 features; needs backfill (subscribed at version 2)"), "\(pending)")
+            pending.contains(
+                "view planes: 0 rows, 8 features; needs backfill (subscribed at version 2; backfill id 1)"),
+            "\(pending)")
 
         let backfill = freshet(
             "push", "--backfill", "--server", "\(delay.endpoint),\(weather.endpoint)", "--registry", withPlanes,

@@ -116,6 +116,33 @@ struct RegistryTests {
         }
     }
 
+    @Test func aRegistryPastItsLimitsIsRefused() {
+        let views = (0...Registry.maxViews).map {
+            #"{"name": "v\#($0)", "entity": "e", "features": [{"name": "f", "type": "int64"}]}"#
+        }
+        let many =
+            #"{"entities": [{"name": "e", "join_keys": [{"name": "k", "type": "string"}]}], "feature_views": ["#
+            + views.joined(separator: ",") + "]}"
+        #expect(
+            throws: RegistryError(
+                source: "many.json", problems: ["the registry has 1001 feature views; the limit is 1000"])
+        ) {
+            try Registry.parse(json: Array(many.utf8), source: "many.json")
+        }
+        let padded =
+            Array(#"{"description": ""#.utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: 2 << 20)
+            + Array(#"", "entities": []}"#.utf8)
+        do {
+            _ = try Registry.parse(json: padded, source: "big.json")
+            Issue.record("a registry over 2 MiB parsed")
+        } catch {
+            #expect(
+                error.problems == [
+                    "the registry is \(padded.count) bytes; the limit is 2097152 (2 MiB): it travels in admin RPCs and is stored whole"
+                ])
+        }
+    }
+
     @Test func aFeatureNamedLikeAJoinKeyIsRefused() {
         // Regression: such a view could never be loaded from CSV (one column name for two things).
         let text = """

@@ -350,13 +350,18 @@ def stop_and_check(server: Server) -> None:
 
 @pytest.fixture(scope="session")
 def start_server(pb, freshet_bin, data_dir, tmp_path_factory):
-    """Factory: `start_server("--max-rows", "50")` starts another server on the session's data directory. Every
-    server still running at the end of the session gets SIGTERM and must exit 0."""
+    """Factory: `start_server("--max-rows", "50")` starts another server on a copy of the session's data directory
+    (one server per data directory: the main server holds its lock). Every server still running at the end of the
+    session gets SIGTERM and must exit 0."""
     started: list[Server] = []
 
     def start(*flags: str) -> Server:
         workdir = tmp_path_factory.mktemp("serve")
-        server = launch(pb, freshet_bin, data_dir, workdir, list(flags))
+        copy = workdir / "data"
+        copy.mkdir()
+        # mdb_copy reads in one transaction: a consistent copy even while the main server writes.
+        subprocess.run(["mdb_copy", str(data_dir), str(copy)], check=True, capture_output=True, timeout=120)
+        server = launch(pb, freshet_bin, copy, workdir, list(flags))
         started.append(server)
         return server
 

@@ -53,8 +53,24 @@ MIN_KILLS = 5
 # Servers on a fixed port that can be killed and restarted
 
 
+_PORTS = random.Random()
+
+
 def free_port() -> int:
-    """A port that was free a moment ago: bound to 127.0.0.1:0, then closed."""
+    """A port that was free a moment ago, below the kernel's ephemeral range when it can: a port bound to :0 comes
+    from that range, and an outgoing connection can take it before the server that was to listen on it starts."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    for _ in range(100 if low > 11_000 else 0):
+        port = _PORTS.randrange(10_000, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

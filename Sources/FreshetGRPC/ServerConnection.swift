@@ -526,7 +526,7 @@ final class ServerConnection: Selectable, HTTP2SessionDelegate {
                 stream,
                 status: GRPCStatus(
                     .resourceExhausted,
-                    "response message of \(messageLength) bytes is larger than the limit of \(self.loop.configuration.maxMessageBytes) bytes; ask for fewer rows"
+                    "response message of \(messageLength) bytes is larger than the server's limit of \(self.loop.configuration.maxMessageBytes) bytes (--max-message-bytes); for GetFeatures, ask for fewer rows"
                 ))
             return
         }

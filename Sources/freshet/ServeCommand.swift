@@ -120,6 +120,9 @@ enum ServeCommand {
         if let text = flags.value("serve") {
             let names = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             guard !names.contains(where: \.isEmpty) else { throw UsageError("--serve: a service name is empty") }
+            if let repeated = names.enumerated().first(where: { names[..<$0.offset].contains($0.element) }) {
+                throw UsageError("--serve: service '\(repeated.element)' is named twice")
+            }
             for name in names where registry != nil && registry?.service(named: name) == nil {
                 throw UsageError(
                     "--serve: the registry has no feature service '\(name)' (it has: \(registry?.services.map(\.name).joined(separator: ", ") ?? ""))"

@@ -103,5 +103,10 @@ struct SubscriptionEndToEndTests {
         #expect(
             result.stderr.contains("no feature service 'fraud_model' (it has: delay_model, weather_model)"),
             "\(result.stderr)")
+        let twice = freshet(
+            "serve", "--data", scratch.file("d"), "--registry", Paths.registry, "--listen", "127.0.0.1:0", "--serve",
+            "delay_model,weather_model,delay_model")
+        #expect(twice.status == 2)
+        #expect(twice.stderr.contains("--serve: service 'delay_model' is named twice"), "\(twice.stderr)")
     }
 }

@@ -9,7 +9,9 @@ public enum FileIO {
     /// Reads a whole regular file.
     /// - Throws: ``SystemError`` naming the path (`open examples/x.csv: No such file or directory (errno 2)`), or
     ///   EISDIR for a directory.
-    public static func readAll(_ path: String) throws(SystemError) -> [UInt8] {
+    /// - Parameter maxBytes: read no more than this many bytes plus one (a file that returns more is larger than
+    ///   the caller accepts: compare the count). Bounds memory for files without a size (`/dev/zero`, pipes).
+    public static func readAll(_ path: String, maxBytes: Int = .max) throws(SystemError) -> [UInt8] {
         let fd = try Syscall.must("open \(path)") { Int(open(path, O_RDONLY | O_CLOEXEC)) }
         defer { close(Int32(fd)) }
         var info = stat()
@@ -17,12 +19,14 @@ public enum FileIO {
         if (info.st_mode & S_IFMT) == S_IFDIR {
             throw SystemError(errno: EISDIR, call: "read \(path)")
         }
+        let wanted = maxBytes == .max ? Int.max : maxBytes + 1
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(info.st_size))
+        bytes.reserveCapacity(min(Int(info.st_size), wanted))
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
+        while bytes.count < wanted {
+            let asked = min(chunk.count, wanted - bytes.count)
             let count = try Syscall.must("read \(path)") {
-                chunk.withUnsafeMutableBytes { Glibc.read(Int32(fd), $0.baseAddress, $0.count) }
+                chunk.withUnsafeMutableBytes { Glibc.read(Int32(fd), $0.baseAddress, asked) }
             }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])

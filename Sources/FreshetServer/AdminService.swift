@@ -148,7 +148,7 @@ final class AdminService: Sendable {
                             .failure(
                                 GRPCStatus(
                                     .failedPrecondition,
-                                    "\(view) was subscribed again (registry version \(mark.version), backfill id \(mark.id)) after this backfill (id \(request.backfillID)) started; its mark stays: run freshet push --backfill again"
+                                    "\(view) waits for backfill id \(mark.id) (subscribed at registry version \(mark.version)), not id \(request.backfillID): it was subscribed again after this backfill started, or the id is wrong; its mark stays: run freshet push --backfill again"
                                 )))
                     }
                 } catch let error as StorageError {

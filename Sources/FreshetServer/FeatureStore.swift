@@ -304,8 +304,10 @@ public final class FeatureStore: Sendable {
             databases[view.name] = try environment.database(named: Self.databaseName(view: view.name), create: true)
         }
         let version = try environment.write { transaction -> UInt64 in
+            // A region's registry changes only as a version (freshet registry apply): a tool may not extend it.
             let problems = try Self.checkSchemas(
-                registry: registry, stored: Set(databases.keys), path: environment.path, meta: meta, in: transaction)
+                registry: registry, stored: Set(databases.keys), path: environment.path, meta: meta,
+                extend: subscribed == nil, in: transaction)
             if !problems.isEmpty { throw StoreError(problems.joined(separator: "\n")) }
             return try transaction.get(meta, key: Self.registryVersionKey).flatMap(Self.registryVersion) ?? 0
         }
@@ -483,8 +485,10 @@ public final class FeatureStore: Sendable {
 
     /// Checks the schema of each view in `stored` against the one stored, records the longer of the two, and
     /// returns a problem for each view whose stored rows the registry would misread.
+    /// - Parameter extend: whether a registry with more features than stored may record them (false: that is a
+    ///   problem too).
     private static func checkSchemas(
-        registry: Registry, stored: Set<String>, path: String, meta: Database,
+        registry: Registry, stored: Set<String>, path: String, meta: Database, extend: Bool = true,
         in transaction: borrowing WriteTransaction
     ) throws -> [String] {
         var problems: [String] = []
@@ -507,7 +511,12 @@ public final class FeatureStore: Sendable {
                     // longer schema, so a later registry cannot put a different feature in that position.
                     continue
                 case .wantedIsLonger:
-                    break
+                    if !extend {
+                        problems.append(
+                            "feature view '\(view.name)' in \(path) has features that the region's registry does not have; a region's registry changes with freshet registry apply (then load with the registry it holds)"
+                        )
+                        continue
+                    }
                 }
             }
             try transaction.put(meta, key: key, value: Array(wanted.utf8))
@@ -575,7 +584,7 @@ public final class FeatureStore: Sendable {
         }
         guard let database = self.viewDatabases[name] else {
             throw StoreError(
-                "the region serving \(self.environment.path) does not store feature view '\(name)': no service it serves reads it (see freshet registry show)"
+                "the region serving \(self.environment.path) does not store feature view '\(name)': the view is not in its registry, or no service it serves reads it (see freshet registry show)"
             )
         }
         var summary = LoadSummary()

@@ -69,6 +69,14 @@ final class HealthState: Sendable {
 
 /// The Freshet server process.
 public enum FreshetServer {
+    /// An upper bound of the size of a `GetRegistry` answer for `catalog`: its JSON, and per view its name and
+    /// counters (the largest varints).
+    public static func registryStateBytes(_ catalog: RegionCatalog) -> Int {
+        let perView = catalog.registry.views.reduce(0) { $0 + $1.name.utf8.count + 40 }
+        let perService = catalog.servedServices.reduce(0) { $0 + $1.utf8.count + 4 }
+        return catalog.registryJSON.count + perView + perService + 32
+    }
+
     /// Runs `freshet serve` until SIGTERM or SIGINT, and returns the process exit code.
     ///
     /// Prints exactly one line to standard output, `listening HOST:PORT`, once every loop accepts connections.
@@ -85,18 +93,20 @@ public enum FreshetServer {
             } else {
                 .stored
             }
-        // One server per data directory, and the address before the store: a start that cannot serve stops before
+        // The address, then one server per data directory, then the store: a start that cannot serve stops before
         // it applies its registry or subscription (which can free views).
-        try FileIO.makeDirectories(options.dataDirectory)
-        let lockPath = options.dataDirectory + "/serve.lock"
-        guard let directoryLock = try FileLock(path: lockPath) else {
-            throw StoreError(
-                "\(options.dataDirectory) is in use by another freshet serve (it holds \(lockPath)); stop it first, or give this server its own --data"
-            )
-        }
         let listeners = try GRPCListeners.bind(options.grpc)
         let store: FeatureStore
+        let directoryLock: FileLock
         do {
+            try FileIO.makeDirectories(options.dataDirectory)
+            let lockPath = options.dataDirectory + "/serve.lock"
+            guard let lock = try FileLock(path: lockPath) else {
+                throw StoreError(
+                    "\(options.dataDirectory) is in use by another freshet serve (it holds \(lockPath)); stop it first, or give this server its own --data"
+                )
+            }
+            directoryLock = lock
             store = try FeatureStore(
                 directory: options.dataDirectory, registry: source, serve: options.serve, options: options.store)
         } catch {
@@ -118,6 +128,14 @@ public enum FreshetServer {
                         "unsubscribed_and_freed": opening.unsubscribedViews.joined(separator: ","),
                     ])
             }
+        }
+        if Self.registryStateBytes(start) > options.grpc.maxMessageBytes {
+            logger.warning(
+                "the registry does not fit in a response of --max-message-bytes: GetRegistry, freshet registry show and apply, and push --backfill will fail against this server; raise --max-message-bytes",
+                [
+                    "registry_bytes": String(start.registryJSON.count),
+                    "max_message_bytes": String(options.grpc.maxMessageBytes),
+                ])
         }
         if !start.pendingBackfill.isEmpty {
             logger.warning(

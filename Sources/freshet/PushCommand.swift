@@ -21,7 +21,7 @@ enum PushCommand {
             FlagSpec(
                 name: "backfill", kind: .toggle,
                 help:
-                    "fill a view a region subscribed to late (see freshet registry show): feeds only the servers whose view needs it, as source backfill/VIEW@ID (the view's backfill id there), then marks it done; --source is not used. A CSV needs --event-time or --event-time-column, so that the backfill cannot overwrite newer values"
+                    "fill a view a region subscribed to late (see freshet registry show): feeds only the servers whose view needs it, as source backfill/VIEW@ID/RUN (the view's backfill id there, and this run), then marks it done; --source is not used. A CSV needs --event-time or --event-time-column, so that the backfill cannot overwrite newer values"
             ),
         ] + RowFileFlags.specs + [
             FlagSpec(
@@ -59,11 +59,14 @@ enum PushCommand {
         var servers = try serverList(flags)
         let backfill = flags.isSet("backfill")
         if backfill && flags.isSet("source") {
-            throw UsageError("--backfill names its own source (backfill/VIEW@ID); leave --source out")
+            throw UsageError("--backfill names its own source (backfill/VIEW@ID/RUN); leave --source out")
         }
         let source = backfill ? "" : try flags.required("source")
         if !backfill, let problem = UpdateValidator.sourceProblem(source) {
             throw UsageError("--source \(problem)")
+        }
+        if source.hasPrefix("backfill/") {
+            throw UsageError("--source: names starting with backfill/ are kept for freshet push --backfill")
         }
         var options = FeedOptions(source: source)
         options.batchRows = try flags.integer("batch-rows", default: 500, range: 1...100_000)
@@ -99,7 +102,10 @@ enum PushCommand {
             let found = Self.pendingBackfills(view: view.name, servers: servers)
             unreachable = found.unreachable
             servers = found.pending.map(\.server)
-            sources = found.pending.map { "backfill/\(view.name)@\($0.backfillID)" }
+            // One source per run: two backfills of one view at the same time must not take each other's updates
+            // for duplicates.
+            let run = String(UInt64.random(in: 1...UInt64.max), radix: 36)
+            sources = found.pending.map { "backfill/\(view.name)@\($0.backfillID)/\(run)" }
             backfillIDs = found.pending.map(\.backfillID)
             if servers.isEmpty {
                 if unreachable > 0 {

@@ -63,14 +63,10 @@ enum RegistryCommand {
             throw UsageError("give the registry file first: freshet registry apply FILE --server HOST:PORT")
         }
         let flags = try Flags(Array(arguments.dropFirst()), specs: Self.applySpecs)
-        let servers = try serverList(flags)
-        let json: [UInt8]
-        do {
-            json = try FileIO.readAll(path)
-        } catch {
-            throw CommandError("cannot read the registry: \(error)")
-        }
-        let registry = try Registry.parse(json: json, source: path)
+        // A fixed order (by address): two overlapping runs meet at the same first server, and the one that finds it
+        // moved on stops there, before it changes any other.
+        let servers = try serverList(flags).sorted { $0.description < $1.description }
+        let (json, registry) = try readRegistryFile(path)
         let forced = try flags.value("version").map { _ in
             UInt64(try flags.integer("version", default: 1, range: 1...Int(Int64.max)))
         }
@@ -111,14 +107,19 @@ enum RegistryCommand {
             )
             return 1
         }
-        var failed = 0
         for (index, (server, client)) in zip(servers, clients).enumerated() {
             let response = try Self.applyCall(
                 client, server, json: json, version: version, expected: states[index].version, dryRun: false)
             guard let state = response.state else {
-                failed += 1
+                // Stop: going on could give the servers after this one a registry that another run gives this one
+                // under the same version.
                 Console.error("registry: \(server): FAILED: \(response.failure?.message ?? "")\n")
-                continue
+                let rest = servers.dropFirst(index + 1).map(\.description)
+                Console.error(
+                    "registry: stopped at \(server): \(index) of \(servers.count) server(s) applied version \(version)"
+                        + (rest.isEmpty ? "" : "; not tried: \(rest.joined(separator: ", "))")
+                        + ". Read the registry again (freshet registry show) and rerun the apply\n")
+                return 1
             }
             var parts = [state.changed ? "applied version \(state.version)" : "version \(state.version) already"]
             if !state.subscribedViews.isEmpty {
@@ -133,10 +134,6 @@ enum RegistryCommand {
                 )
             }
             Console.out("registry: \(server): \(parts.joined(separator: "; "))\n")
-        }
-        if failed > 0 {
-            Console.error("registry: \(failed) of \(servers.count) server(s) did not apply version \(version)\n")
-            return 1
         }
         return 0
     }

@@ -8,15 +8,25 @@ import FreshetPosix
 import FreshetReplication
 import FreshetServer
 
-/// Reads and checks a registry file.
-func loadRegistry(_ path: String) throws -> Registry {
+/// Reads and checks a registry file: its bytes (as stored and sent) and the registry. Reads at most the registry
+/// size limit, so an endless or huge file is refused without filling memory.
+func readRegistryFile(_ path: String) throws -> (json: [UInt8], registry: Registry) {
     let bytes: [UInt8]
     do {
-        bytes = try FileIO.readAll(path)
+        bytes = try FileIO.readAll(path, maxBytes: Registry.maxJSONBytes)
     } catch {
         throw CommandError("cannot read the registry: \(error)")
     }
-    return try Registry.parse(json: bytes, source: path)
+    guard bytes.count <= Registry.maxJSONBytes else {
+        throw CommandError(
+            "registry \(path): the file is larger than \(Registry.maxJSONBytes) bytes (2 MiB), the limit of a registry")
+    }
+    return (bytes, try Registry.parse(json: bytes, source: path))
+}
+
+/// Reads and checks a registry file.
+func loadRegistry(_ path: String) throws -> Registry {
+    try readRegistryFile(path).registry
 }
 
 enum ServeCommand {
@@ -105,14 +115,7 @@ enum ServeCommand {
         var registry: Registry?
         var registryJSON: [UInt8]?
         if let registryPath {
-            let bytes: [UInt8]
-            do {
-                bytes = try FileIO.readAll(registryPath)
-            } catch {
-                throw CommandError("cannot read the registry: \(error)")
-            }
-            registry = try Registry.parse(json: bytes, source: registryPath)
-            registryJSON = bytes
+            (registryJSON, registry) = try readRegistryFile(registryPath)
         }
         var options = ServeOptions(dataDirectory: data, registry: registry, grpc: grpc)
         options.registryJSON = registryJSON

@@ -39,6 +39,18 @@ private func applyRegistry(
     return try server.client().unary(path: "/freshet.v1.Admin/ApplyRegistry", request: request)
 }
 
+/// Runs several `freshet` commands at the same time and returns their results, in order.
+private func freshetAtOnce(_ commands: [[String]], scratch: TemporaryDirectory) -> [CommandResult] {
+    let children = commands.enumerated().map { index, arguments in
+        let out = scratch.file("at-once-\(index)-\(UInt32.random(in: 0...UInt32.max))")
+        return (ChildProcess([Paths.binary] + arguments, stdout: out + ".out", stderr: out + ".err"), out)
+    }
+    return children.map { child, out in
+        let status = child.wait(timeout: .seconds(120)) ?? -1
+        return CommandResult(status: status, stdout: readText(out + ".out"), stderr: readText(out + ".err"))
+    }
+}
+
 /// Takes a port and keeps it: a listening socket nobody accepts on.
 private func occupiedPort() throws -> (Socket, Endpoint) {
     let socket = try Socket.listen(on: Endpoint(host: "127.0.0.1", port: 0), sharing: .exclusive)
@@ -74,6 +86,101 @@ struct RegistryEdgeEndToEndTests {
         #expect(blocked.stderr.contains("Address already in use"), "\(blocked.stderr)")
         let stats = freshet("stats", "--data", data).stdout
         #expect(stats.contains("view planes: 3322 rows"), "\(stats)")
+        let fresh = freshet(
+            "serve", "--data", scratch.file("never"), "--registry", Paths.registry, "--listen", taken.description)
+        #expect(fresh.status == 1)
+        #expect(access(scratch.file("never"), F_OK) != 0, "a start that cannot bind creates no data directory")
+    }
+
+    @Test func overlappingAppliesNeverSplitOneVersion() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let servers = try ["a", "b"].map { try ServerProcess(data: scratch.file($0), scratch: scratch) }
+        let list = servers.map(\.endpoint.description).joined(separator: ",")
+        let original = readText(Paths.registry)
+        // Four runs at once, round after round: whichever lands, both regions must end with one registry per
+        // version (some runs are refused; one lands everywhere).
+        for round in 1...12 {
+            let files = [40, 140, 240, 340].map { minutes in
+                scratch.write(
+                    "r\(round)-\(minutes).json",
+                    original.replacing(#""max_age": "2h""#, with: #""max_age": "\#(minutes + round)m""#))
+            }
+            let results = freshetAtOnce(files.map { ["registry", "apply", $0, "--server", list] }, scratch: scratch)
+            #expect(results.contains { $0.status == 0 }, "round \(round): \(results.map(\.stderr))")
+            let shown = servers.map {
+                freshet("registry", "show", "--server", $0.endpoint.description, "--json").stdout
+            }
+            let versions = servers.map { show($0).split(separator: "\n").first ?? "" }
+            #expect(
+                shown[0] == shown[1] && versions[0].hasSuffix(versions[1].split(separator: " ").last ?? "-"),
+                "round \(round): \(versions) \(results.map(\.stderr))")
+        }
+        for server in servers { #expect(server.terminate() == 0) }
+    }
+
+    @Test func twoBackfillsOfOneViewAtOnceLoseNothing() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let data = scratch.file("data")
+        var server = try ServerProcess(data: data, extra: ["--serve", "weather_model"], scratch: scratch)
+        #expect(pushPlanes(server).status == 0)
+        #expect(server.terminate() == 0)
+        server = try ServerProcess(data: data, extra: ["--serve", "delay_model"], scratch: scratch)
+        let lines = readText(Paths.examples + "/planes.csv").split(separator: "\n")
+        let half = 1 + (lines.count - 1) / 2
+        let halves = [
+            scratch.write("first.csv", lines[..<half].joined(separator: "\n") + "\n"),
+            scratch.write("second.csv", ([lines[0]] + lines[half...]).joined(separator: "\n") + "\n"),
+        ]
+        let results = freshetAtOnce(
+            halves.map {
+                [
+                    "push", "--backfill", "--server", server.endpoint.description, "--registry", Paths.registry,
+                    "--view", "planes", "--csv", $0, "--event-time", "2024-01-01T00:00:00Z", "--batch-rows", "50",
+                ]
+            }, scratch: scratch)
+        #expect(results.contains { $0.status == 0 }, "\(results.map(\.stderr))")
+        #expect(show(server).contains("stores planes: 3322 entries\n"), "\(show(server)) \(results.map(\.stdout))")
+        #expect(server.terminate() == 0)
+
+        // The backfill sources are the backfill's own.
+        let taken = freshet(
+            "push", "--server", server.endpoint.description, "--source", "backfill/planes@1", "--registry",
+            Paths.registry, "--view", "planes", "--csv", Paths.examples + "/planes.csv")
+        #expect(taken.status == 2)
+        #expect(taken.stderr.contains("names starting with backfill/ are kept for freshet push --backfill"))
+    }
+
+    @Test func aRegistryLargerThanAResponseIsReportedAtStart() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        // The example registry is about 4 KB; a 2 KiB response cannot carry it.
+        let server = try ServerProcess(
+            data: scratch.file("d"), extra: ["--max-message-bytes", "2KiB"], scratch: scratch)
+        #expect(server.log.contains("the registry does not fit in a response of --max-message-bytes"), "\(server.log)")
+        let shown = freshet("registry", "show", "--server", server.endpoint.description)
+        #expect(shown.status == 1)
+        #expect(shown.stderr.contains("larger than the server's limit of 2048 bytes (--max-message-bytes)"))
+        #expect(server.terminate() == 0)
+    }
+
+    @Test func anEndlessRegistryFileIsRefusedWithoutFillingMemory() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let limit = "the file is larger than 2097152 bytes (2 MiB), the limit of a registry"
+        let served = freshet(
+            "serve", "--data", scratch.file("d"), "--registry", "/dev/zero", "--listen", "127.0.0.1:0")
+        #expect(served.status == 1)
+        #expect(served.stderr.contains("registry /dev/zero: \(limit)"), "\(served.stderr)")
+        let applied = freshet("registry", "apply", "/dev/zero", "--server", "127.0.0.1:1")
+        #expect(applied.status == 1)
+        #expect(applied.stderr.contains(limit), "\(applied.stderr)")
+        let loaded = freshet(
+            "load", "--data", scratch.file("d"), "--registry", "/dev/zero", "--view", "planes", "--csv",
+            Paths.examples + "/planes.csv")
+        #expect(loaded.status == 1)
+        #expect(loaded.stderr.contains(limit), "\(loaded.stderr)")
     }
 
     @Test func aViewSubscribedAgainAfterARestartIsBackfilledAgain() throws {
@@ -261,6 +368,21 @@ struct RegistryEdgeEndToEndTests {
             Paths.examples + "/planes.csv")
         #expect(load.status == 1)
         #expect(load.stderr.contains("does not store feature view 'planes'"), "\(load.stderr)")
+        // Nor extend the region's registry: that is a registry change, versioned.
+        let extended = scratch.write(
+            "extended.json",
+            readText(Paths.registry).replacing(
+                #"{"name": "visib", "type": "double", "description": "miles"}"#,
+                with: #"{"name": "visib", "type": "double"}, {"name": "extra", "type": "double"}"#))
+        let weather = scratch.write(
+            "weather.jsonl",
+            #"{"entity": {"origin": "EWR"}, "event_time": "2024-01-01T00:00:00Z", "features": {"temp": 1, "dewp": null, "humid": null, "wind_dir": null, "wind_speed": null, "wind_gust": null, "precip": null, "pressure": null, "visib": null, "extra": 2}}"#
+                + "\n")
+        let longer = freshet(
+            "load", "--data", data, "--registry", extended, "--view", "weather", "--jsonl", weather)
+        #expect(longer.status == 1)
+        #expect(
+            longer.stderr.contains("has features that the region's registry does not have"), "\(longer.stderr)")
         #expect(!show(server).contains("stores planes"))
         #expect(server.terminate() == 0)
         #expect(!freshet("stats", "--data", data).stdout.contains("view planes"))

@@ -48,6 +48,72 @@ public enum FileIO {
         }
     }
 
+    /// The size of a regular file, or `nil` when `path` does not exist.
+    /// - Throws: ``SystemError`` for any other failure of `stat`.
+    public static func size(of path: String) throws(SystemError) -> Int? {
+        var info = stat()
+        if stat(path, &info) != 0 {
+            let error = errno
+            if error == ENOENT { return nil }
+            throw SystemError(errno: error, call: "stat \(path)")
+        }
+        return Int(info.st_size)
+    }
+
+    /// Copies a whole file to `target` (created, mode 0644, or truncated), 1 MiB at a time, and flushes it to disk.
+    /// - Returns: the bytes copied.
+    public static func copyFile(_ source: String, to target: String) throws(SystemError) -> Int {
+        let input = try Syscall.must("open \(source)") { Int(open(source, O_RDONLY | O_CLOEXEC)) }
+        defer { close(Int32(input)) }
+        let output = try Syscall.must("open \(target)") {
+            Int(open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644))
+        }
+        defer { close(Int32(output)) }
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var copied = 0
+        while true {
+            let count = try Syscall.must("read \(source)") {
+                chunk.withUnsafeMutableBytes { Glibc.read(Int32(input), $0.baseAddress, $0.count) }
+            }
+            if count == 0 { break }
+            var offset = 0
+            while offset < count {
+                offset += try Syscall.must("write \(target)") {
+                    chunk.withUnsafeBytes { Glibc.write(Int32(output), $0.baseAddress! + offset, count - offset) }
+                }
+            }
+            copied += count
+        }
+        try Syscall.must("fsync \(target)") { Int(fsync(Int32(output))) }
+        return copied
+    }
+
+    /// Flushes a file's data to disk (`fsync`).
+    public static func sync(_ path: String) throws(SystemError) {
+        let fd = try Syscall.must("open \(path)") { Int(open(path, O_RDONLY | O_CLOEXEC)) }
+        defer { close(Int32(fd)) }
+        try Syscall.must("fsync \(path)") { Int(fsync(Int32(fd))) }
+    }
+
+    /// Renames `source` to `target` atomically (`rename`), replacing `target`.
+    public static func rename(_ source: String, to target: String) throws(SystemError) {
+        try Syscall.must("rename \(source) to \(target)") { Int(Glibc.rename(source, target)) }
+    }
+
+    /// Removes a file; a missing one is fine.
+    public static func removeFile(_ path: String) throws(SystemError) {
+        guard unlink(path) != 0 else { return }
+        let error = errno
+        if error != ENOENT { throw SystemError(errno: error, call: "unlink \(path)") }
+    }
+
+    /// Removes an empty directory; a missing one is fine.
+    public static func removeDirectory(_ path: String) throws(SystemError) {
+        guard rmdir(path) != 0 else { return }
+        let error = errno
+        if error != ENOENT { throw SystemError(errno: error, call: "rmdir \(path)") }
+    }
+
     /// `mkdir -p path` (mode 0755): creates the directory and any missing parents; an existing directory is fine.
     /// - Throws: ``SystemError`` naming the path that failed, ENOTDIR when `path` (or a parent) is not a directory.
     public static func makeDirectories(_ path: String) throws(SystemError) {

@@ -23,6 +23,8 @@ public struct ServeOptions: Sendable {
     public var store = StoreOptions()
     /// The replication pipeline's limits and thread priority.
     public var replication = ReplicationWriter.Options()
+    /// A snapshot (`freshet snapshot`) to start this new region from; the data directory must hold no store.
+    public var bootstrap: String?
 
     public init(dataDirectory: String, registry: Registry?, grpc: GRPCServerConfiguration) {
         self.dataDirectory = dataDirectory
@@ -107,8 +109,22 @@ public enum FreshetServer {
                 )
             }
             directoryLock = lock
-            store = try FeatureStore(
-                directory: options.dataDirectory, registry: source, serve: options.serve, options: options.store)
+            if let snapshot = options.bootstrap {
+                try FeatureStore.bootstrap(directory: options.dataDirectory, from: snapshot)
+                do {
+                    store = try FeatureStore(
+                        directory: options.dataDirectory, registry: source, serve: options.serve,
+                        options: options.store)
+                } catch {
+                    FeatureStore.undoBootstrap(directory: options.dataDirectory)
+                    throw StoreError(
+                        "--bootstrap: \(snapshot) cannot start a region (the data directory is left empty): \(error)")
+                }
+                logger.info("bootstrapped", ["snapshot": snapshot, "data": options.dataDirectory])
+            } else {
+                store = try FeatureStore(
+                    directory: options.dataDirectory, registry: source, serve: options.serve, options: options.store)
+            }
         } catch {
             listeners.close()
             throw error

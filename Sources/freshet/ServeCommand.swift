@@ -45,6 +45,11 @@ enum ServeCommand {
                 "the feature services this region serves (default: all); it stores only the views they read, and skips updates of others"
         ),
         FlagSpec(
+            name: "bootstrap", kind: .value(placeholder: "FILE"),
+            help:
+                "start a new region from a snapshot (freshet snapshot): its rows, registry and replication positions; the data directory must hold no store"
+        ),
+        FlagSpec(
             name: "listen", kind: .value(placeholder: "HOST:PORT"),
             help: "address to serve gRPC on (default 127.0.0.1:50051; port 0 = any free port)"),
         FlagSpec(name: "threads", kind: .value(placeholder: "N"), help: "event loop threads (default: one per CPU)"),
@@ -81,7 +86,7 @@ enum ServeCommand {
         if arguments.contains("--help") {
             Console.out(
                 usage(
-                    "freshet serve --data DIR [--registry FILE] [--listen HOST:PORT] [options]",
+                    "freshet serve --data DIR [--registry FILE] [--bootstrap FILE] [--listen HOST:PORT] [options]",
                     "Serves freshet.v1.FeatureServing/GetFeatures, freshet.v1.Replication (Replicate, GetPosition),\nfreshet.v1.Admin (ApplyRegistry, GetRegistry, FinishBackfill) and grpc.health.v1.Health/Check over gRPC (HTTP/2 cleartext). Prints 'listening HOST:PORT' once it accepts connections. SIGTERM drains and exits 0.",
                     Self.specs))
             return 0
@@ -119,6 +124,7 @@ enum ServeCommand {
         }
         var options = ServeOptions(dataDirectory: data, registry: registry, grpc: grpc)
         options.registryJSON = registryJSON
+        options.bootstrap = flags.value("bootstrap")
         options.limits.maxRows = try flags.integer("max-rows", default: 10_000, range: 1...1_000_000)
         if let text = flags.value("serve") {
             let names = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)

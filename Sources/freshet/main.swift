@@ -1,6 +1,6 @@
 // Copyright 2026 The Freshet Authors. Licensed under the Apache License, Version 2.0 (LICENSE).
 //
-// The `freshet` command: dispatches to serve, load, get, push, stats and version.
+// The `freshet` command: dispatches to serve, load, get, push, registry, stats, snapshot and version.
 
 import FreshetCore
 import FreshetPosix
@@ -20,6 +20,7 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws 
     ("push", "stream a file's updates into one or many servers (replication)", PushCommand.run),
     ("registry", "apply a registry to every region as one version, or show a region's", RegistryCommand.run),
     ("stats", "show the views and row counts of a data directory", StatsCommand.run),
+    ("snapshot", "write a consistent, compacted copy of a data directory (to bootstrap a region)", SnapshotCommand.run),
     (
         "version", "print the version",
         { arguments in

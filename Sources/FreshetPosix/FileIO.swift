@@ -88,6 +88,43 @@ public enum FileIO {
         return copied
     }
 
+    /// Reads up to `count` bytes of a file from `offset` (`pread`); fewer at the end of the file.
+    public static func read(_ path: String, offset: Int, count: Int) throws(SystemError) -> [UInt8] {
+        let fd = try Syscall.must("open \(path)") { Int(open(path, O_RDONLY | O_CLOEXEC)) }
+        defer { close(Int32(fd)) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let got = try Syscall.must("read \(path)") {
+                bytes.withUnsafeMutableBytes {
+                    pread(Int32(fd), $0.baseAddress! + filled, count - filled, off_t(offset + filled))
+                }
+            }
+            if got == 0 { break }
+            filled += got
+        }
+        bytes.removeLast(count - filled)
+        return bytes
+    }
+
+    /// The names in a directory (without `.` and `..`); empty when it does not exist.
+    public static func list(_ path: String) throws(SystemError) -> [String] {
+        guard let directory = opendir(path) else {
+            let error = errno
+            if error == ENOENT { return [] }
+            throw SystemError(errno: error, call: "opendir \(path)")
+        }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     /// Flushes a file's data to disk (`fsync`).
     public static func sync(_ path: String) throws(SystemError) {
         let fd = try Syscall.must("open \(path)") { Int(open(path, O_RDONLY | O_CLOEXEC)) }
@@ -170,5 +207,41 @@ public final class FileLock: Sendable {
 
     deinit {
         close(self.descriptor)
+    }
+}
+
+/// A file written front to back in pieces (for downloads too large to hold in memory).
+public final class FileWriter {
+    public let path: String
+    private var descriptor: Int32
+
+    /// Creates or truncates `path` (mode 0644).
+    public init(path: String) throws(SystemError) {
+        self.path = path
+        self.descriptor = Int32(
+            try Syscall.must("open \(path)") { Int(open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)) })
+    }
+
+    deinit {
+        if self.descriptor >= 0 { Glibc.close(self.descriptor) }
+    }
+
+    /// Appends `bytes`.
+    public func write(_ bytes: [UInt8]) throws(SystemError) {
+        var offset = 0
+        while offset < bytes.count {
+            let descriptor = self.descriptor
+            offset += try Syscall.must("write \(self.path)") {
+                bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            }
+        }
+    }
+
+    /// Flushes to disk and closes.
+    public func close() throws(SystemError) {
+        let descriptor = self.descriptor
+        self.descriptor = -1
+        defer { Glibc.close(descriptor) }
+        try Syscall.must("fsync \(self.path)") { Int(fsync(descriptor)) }
     }
 }

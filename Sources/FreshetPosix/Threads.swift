@@ -51,6 +51,12 @@ public final class OSThread: Sendable {
         _ = pthread_join(self.handle, nil)
     }
 
+    /// Lets the thread release its resources by itself when it ends, for a thread nobody joins. Call once, and
+    /// never together with ``join()``.
+    public func detach() {
+        _ = pthread_detach(self.handle)
+    }
+
     /// Lowers the calling thread's scheduling priority to nice `nice` (0...19), so latency-critical threads (event
     /// loops) preempt it when they wake: for background work such as applying replication batches.
     /// - Returns: false when the kernel refused (the thread then runs at its old priority).

@@ -61,6 +61,32 @@ public struct RegistryStateMessage: Sendable, Hashable {
     public init() {}
 }
 
+/// `freshet.v1.SnapshotInfo`.
+public struct SnapshotInfoMessage: Sendable, Hashable {
+    public var id: String
+    public var bytes: UInt64
+    public var registryVersion: UInt64
+
+    public init(id: String, bytes: UInt64, registryVersion: UInt64) {
+        self.id = id
+        self.bytes = bytes
+        self.registryVersion = registryVersion
+    }
+}
+
+/// `freshet.v1.ReadSnapshotRequest`.
+public struct ReadSnapshotRequestMessage: Sendable, Hashable {
+    public var id: String
+    public var offset: UInt64
+    public var maxBytes: UInt32
+
+    public init(id: String, offset: UInt64, maxBytes: UInt32) {
+        self.id = id
+        self.offset = offset
+        self.maxBytes = maxBytes
+    }
+}
+
 /// Encodes and decodes the admin messages. Decoders return `nil` for bytes that are not the message (malformed
 /// wire format, a string field that is not UTF-8, a field of the wrong wire type); unknown fields are skipped.
 public enum AdminCodec {
@@ -167,6 +193,92 @@ public enum AdminCodec {
             return true
         }
         return ok ? state : nil
+    }
+
+    public static func appendSnapshotInfo(_ info: SnapshotInfoMessage, to output: inout [UInt8]) {
+        if !info.id.isEmpty { ProtoWire.appendStringField(1, info.id, to: &output) }
+        if info.bytes != 0 { ProtoWire.appendVarintField(2, info.bytes, to: &output) }
+        if info.registryVersion != 0 { ProtoWire.appendVarintField(3, info.registryVersion, to: &output) }
+    }
+
+    public static func decodeSnapshotInfo(_ bytes: UnsafeRawBufferPointer) -> SnapshotInfoMessage? {
+        var info = SnapshotInfoMessage(id: "", bytes: 0, registryVersion: 0)
+        let ok = Self.walk(bytes) { field in
+            switch (field.number, field.wireType) {
+            case (1, 2):
+                guard let text = Self.string(field.bytes) else { return false }
+                info.id = text
+            case (2, 0): info.bytes = field.value
+            case (3, 0): info.registryVersion = field.value
+            case (1...3, _): return false
+            default: break
+            }
+            return true
+        }
+        return ok ? info : nil
+    }
+
+    public static func appendReadSnapshotRequest(_ request: ReadSnapshotRequestMessage, to output: inout [UInt8]) {
+        if !request.id.isEmpty { ProtoWire.appendStringField(1, request.id, to: &output) }
+        if request.offset != 0 { ProtoWire.appendVarintField(2, request.offset, to: &output) }
+        if request.maxBytes != 0 { ProtoWire.appendVarintField(3, UInt64(request.maxBytes), to: &output) }
+    }
+
+    public static func decodeReadSnapshotRequest(_ bytes: UnsafeRawBufferPointer) -> ReadSnapshotRequestMessage? {
+        var request = ReadSnapshotRequestMessage(id: "", offset: 0, maxBytes: 0)
+        let ok = Self.walk(bytes) { field in
+            switch (field.number, field.wireType) {
+            case (1, 2):
+                guard let text = Self.string(field.bytes) else { return false }
+                request.id = text
+            case (2, 0): request.offset = field.value
+            case (3, 0): request.maxBytes = UInt32(clamping: field.value)
+            case (1...3, _): return false
+            default: break
+            }
+            return true
+        }
+        return ok ? request : nil
+    }
+
+    /// `freshet.v1.SnapshotChunk`.
+    public static func appendSnapshotChunk(_ data: some Collection<UInt8>, end: Bool, to output: inout [UInt8]) {
+        if !data.isEmpty { ProtoWire.appendBytesField(1, data, to: &output) }
+        if end { ProtoWire.appendVarintField(2, 1, to: &output) }
+    }
+
+    public static func decodeSnapshotChunk(_ bytes: UnsafeRawBufferPointer) -> (data: [UInt8], end: Bool)? {
+        var chunk: (data: [UInt8], end: Bool) = ([], false)
+        let ok = Self.walk(bytes) { field in
+            switch (field.number, field.wireType) {
+            case (1, 2): chunk.data = Array(field.bytes)
+            case (2, 0): chunk.end = field.value != 0
+            case (1...2, _): return false
+            default: break
+            }
+            return true
+        }
+        return ok ? chunk : nil
+    }
+
+    /// `freshet.v1.DeleteSnapshotRequest` (and the id of `CreateSnapshot`-less requests): the id alone.
+    public static func appendSnapshotID(_ id: String, to output: inout [UInt8]) {
+        if !id.isEmpty { ProtoWire.appendStringField(1, id, to: &output) }
+    }
+
+    public static func decodeSnapshotID(_ bytes: UnsafeRawBufferPointer) -> String? {
+        var id = ""
+        let ok = Self.walk(bytes) { field in
+            switch (field.number, field.wireType) {
+            case (1, 2):
+                guard let text = Self.string(field.bytes) else { return false }
+                id = text
+            case (1, _): return false
+            default: break
+            }
+            return true
+        }
+        return ok ? id : nil
     }
 
     /// Visits every field; false when the bytes are malformed or `visit` refuses a field.

@@ -42,6 +42,9 @@ public enum FreshetMethods {
     public static let applyRegistry = "/freshet.v1.Admin/ApplyRegistry"
     public static let getRegistry = "/freshet.v1.Admin/GetRegistry"
     public static let finishBackfill = "/freshet.v1.Admin/FinishBackfill"
+    public static let createSnapshot = "/freshet.v1.Admin/CreateSnapshot"
+    public static let readSnapshot = "/freshet.v1.Admin/ReadSnapshot"
+    public static let deleteSnapshot = "/freshet.v1.Admin/DeleteSnapshot"
 }
 
 /// The health state shared by every loop: SERVING once the store is open, NOT_SERVING while draining.
@@ -165,6 +168,9 @@ public enum FreshetServer {
             options: options.replication, logger: logger)
         let replication = ReplicationService(writer: writer, logger: logger)
         let admin = AdminService(store: store, writer: writer, logger: logger)
+        let snapshots = try SnapshotService(
+            store: store, dataDirectory: options.dataDirectory, maxMessageBytes: options.grpc.maxMessageBytes,
+            logger: logger)
         let health = HealthState()
         let limits = options.limits
         let server = GRPCServer(configuration: options.grpc, listeners: listeners, logger: logger) { _ in
@@ -177,6 +183,9 @@ public enum FreshetServer {
             router.addStreaming(FreshetMethods.applyRegistry, admin.applyRegistry)
             router.addUnary(FreshetMethods.getRegistry, admin.getRegistry)
             router.addStreaming(FreshetMethods.finishBackfill, admin.finishBackfill)
+            router.addStreaming(FreshetMethods.createSnapshot, snapshots.createSnapshot)
+            router.addStreaming(FreshetMethods.readSnapshot, snapshots.readSnapshot)
+            router.addUnary(FreshetMethods.deleteSnapshot, snapshots.deleteSnapshot)
             return router
         }
         do {

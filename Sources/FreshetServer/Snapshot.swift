@@ -26,22 +26,49 @@ extension FeatureStore {
         var options = Environment.Options(mapSize: 0, maxDatabases: 1024)
         options.readOnly = true
         let source = try Environment(path: directory, options: options)
-        let staging = file + ".partial"
-        try Self.removeStaging(staging)
-        defer { try? Self.removeStaging(staging) }
+        let staging = try Self.snapshotStaging(for: file)
+        defer { Self.removeSnapshotStaging(staging) }
         try source.copy(to: staging, compact: true)
-        try FileIO.sync(staging + "/data.mdb")
-        let contents = try Self.inspect(directory: staging)
-        try FileIO.rename(staging + "/data.mdb", to: file)
+        let contents = try Self.publishSnapshot(staging: staging, as: file)
         return SnapshotSummary(
             bytes: try FileIO.size(of: file) ?? 0,
             sourceFileBytes: try FileIO.size(of: directory + "/data.mdb") ?? 0, contents: contents)
     }
 
-    private static func removeStaging(_ staging: String) throws {
-        try FileIO.removeFile(staging + "/data.mdb")
-        try FileIO.removeFile(staging + "/lock.mdb")
-        try FileIO.removeDirectory(staging)
+    /// The directory a snapshot for `file` is assembled in (`FILE.partial`, its data file `data.mdb`), emptied of
+    /// anything an earlier attempt left.
+    public static func snapshotStaging(for file: String) throws -> String {
+        let staging = file + ".partial"
+        Self.removeSnapshotStaging(staging)
+        try FileIO.makeDirectories(staging)
+        return staging
+    }
+
+    /// Removes a staging directory and what it holds.
+    public static func removeSnapshotStaging(_ staging: String) {
+        try? FileIO.removeFile(staging + "/data.mdb")
+        try? FileIO.removeFile(staging + "/lock.mdb")
+        try? FileIO.removeDirectory(staging)
+    }
+
+    /// Flushes the snapshot assembled in `staging`, reads what it holds, and renames it to `file`.
+    /// - Throws: ``StorageError`` when it is not a readable LMDB store; ``SystemError`` for the files.
+    public static func publishSnapshot(staging: String, as file: String) throws -> StoreStatistics {
+        try FileIO.sync(staging + "/data.mdb")
+        let contents = try Self.inspect(directory: staging)
+        try FileIO.rename(staging + "/data.mdb", to: file)
+        return contents
+    }
+
+    /// The registry version recorded in the store in `directory` (0: none), read without counting anything.
+    static func storedRegistryVersion(directory: String) throws -> UInt64 {
+        var options = Environment.Options(mapSize: 0, maxDatabases: 1024)
+        options.readOnly = true
+        let environment = try Environment(path: directory, options: options)
+        let meta = try environment.database(named: "freshet/meta", create: false)
+        return try environment.read { transaction in
+            try transaction.get(meta, key: Self.registryVersionKey).flatMap(Self.registryVersion)
+        } ?? 0
     }
 
     /// The first bytes of an LMDB data file: a page header (16 bytes), then the meta page's magic, 0xBEEFC0DE.

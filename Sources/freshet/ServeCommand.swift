@@ -87,7 +87,7 @@ enum ServeCommand {
             Console.out(
                 usage(
                     "freshet serve --data DIR [--registry FILE] [--bootstrap FILE] [--listen HOST:PORT] [options]",
-                    "Serves freshet.v1.FeatureServing/GetFeatures, freshet.v1.Replication (Replicate, GetPosition),\nfreshet.v1.Admin (ApplyRegistry, GetRegistry, FinishBackfill) and grpc.health.v1.Health/Check over gRPC (HTTP/2 cleartext). Prints 'listening HOST:PORT' once it accepts connections. SIGTERM drains and exits 0.",
+                    "Serves freshet.v1.FeatureServing/GetFeatures, freshet.v1.Replication (Replicate, GetPosition),\nfreshet.v1.Admin (ApplyRegistry, GetRegistry, FinishBackfill, CreateSnapshot, ReadSnapshot, DeleteSnapshot) and grpc.health.v1.Health/Check over gRPC (HTTP/2 cleartext). Prints 'listening HOST:PORT' once it accepts connections. SIGTERM drains and exits 0.",
                     Self.specs))
             return 0
         }

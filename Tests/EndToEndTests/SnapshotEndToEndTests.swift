@@ -42,9 +42,9 @@ struct SnapshotEndToEndTests {
         }
         #expect(push([a], half).status == 0)
 
-        // The snapshot is taken while region A serves.
+        // The snapshot is taken from region A while it serves.
         let snapshot = scratch.file("a.snap")
-        let taken = freshet("snapshot", "--data", scratch.file("a"), "--out", snapshot)
+        let taken = freshet("snapshot", "--server", a.endpoint.description, "--out", snapshot)
         #expect(taken.status == 0, "\(taken.stderr)")
         #expect(taken.stdout.contains("registry version 1\n"), "\(taken.stdout)")
         #expect(taken.stdout.contains("source central-weather: position 10457\n"), "\(taken.stdout)")
@@ -72,6 +72,50 @@ struct SnapshotEndToEndTests {
             positionA.contains("position 20914 (written 20914, superseded 0, duplicates skipped 0)"), "\(positionA)")
         #expect(
             positionB.split(separator: ")")[0] == positionA.split(separator: ")")[0], "\(positionB) vs \(positionA)")
+    }
+
+    @Test func theSnapshotCallsRefuseWhatTheyCannotServe() throws {
+        let scratch = TemporaryDirectory()
+        defer { scratch.remove() }
+        let server = try ServerProcess(data: scratch.file("data"), scratch: scratch)
+        let client = try server.client()
+        func call(_ method: String, _ request: [UInt8]) throws -> GRPCResponse {
+            try client.unary(path: "/freshet.v1.Admin/" + method, request: request)
+        }
+        func read(_ id: String, offset: UInt64) throws -> GRPCResponse {
+            var request: [UInt8] = []
+            AdminCodec.appendReadSnapshotRequest(
+                ReadSnapshotRequestMessage(id: id, offset: offset, maxBytes: 0), to: &request)
+            return try call("ReadSnapshot", request)
+        }
+        let first = try call("CreateSnapshot", [])
+        #expect(first.status.code == .ok, "\(first.status)")
+        let info = try #require(
+            first.messages.first.flatMap { $0.withUnsafeBytes { AdminCodec.decodeSnapshotInfo($0) } })
+        #expect(info.registryVersion == 1 && info.bytes > 0)
+        let whole = try read(info.id, offset: 0)
+        let chunk = try #require(
+            whole.messages.first.flatMap { $0.withUnsafeBytes { AdminCodec.decodeSnapshotChunk($0) } })
+        #expect(chunk.data.count == Int(info.bytes) && chunk.end)
+        #expect(try read(info.id, offset: info.bytes + 1).status.code == .outOfRange)
+        #expect(try read("nope", offset: 0).status.code == .notFound)
+        #expect(try call("ReadSnapshot", [0xFF]).status.code == .invalidArgument)
+        #expect(try call("CreateSnapshot", []).status.code == .ok)
+        let third = try call("CreateSnapshot", [])
+        #expect(third.status.code == .resourceExhausted)
+        #expect(third.status.message.contains("2 snapshots exist already"), "\(third.status)")
+        var delete: [UInt8] = []
+        AdminCodec.appendSnapshotID(info.id, to: &delete)
+        #expect(try call("DeleteSnapshot", delete).status.code == .ok)
+        #expect(try read(info.id, offset: 0).status.code == .notFound)
+        #expect(try call("DeleteSnapshot", delete).status.code == .notFound)
+        #expect(try call("CreateSnapshot", []).status.code == .ok, "a deleted snapshot frees its place")
+        #expect(try FileIO.list(scratch.file("data") + "/snapshots").count == 2)
+        #expect(server.terminate() == 0)
+        // What a server leaves behind is removed at the next start.
+        let again = try ServerProcess(data: scratch.file("data"), scratch: scratch)
+        #expect(try FileIO.list(scratch.file("data") + "/snapshots").isEmpty)
+        #expect(again.terminate() == 0)
     }
 
     @Test func aSnapshotIsCompactedAndABootstrapRefusesWhatItCannotUse() throws {
@@ -126,5 +170,19 @@ struct SnapshotEndToEndTests {
         let missing = freshet("snapshot", "--data", scratch.file("none"), "--out", scratch.file("x.snap"))
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("no Freshet data directory at"), "\(missing.stderr)")
+
+        // Through a server whose messages are at most 64 KiB, the snapshot comes in 11 chunks, whole.
+        let server = try ServerProcess(data: data, extra: ["--max-message-bytes", "64KiB"], scratch: scratch)
+        let pulled = freshet("snapshot", "--server", server.endpoint.description, "--out", scratch.file("p.snap"))
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        #expect(pulled.stdout.contains("view planes: 3322 rows\nview weather: 3 rows\n"), "\(pulled.stdout)")
+        #expect(server.terminate() == 0)
+        let fromPulled = try ServerProcess(
+            data: scratch.file("d"), registry: nil, extra: ["--bootstrap", scratch.file("p.snap")], scratch: scratch)
+        #expect(
+            try fromPulled.getFeatures(
+                FeaturesRequest(target: .service("weather_model"), rows: [[("origin", .string("JFK"))]])
+            ).rows[0][0].status == .stale, "the 2013 row is there (older than max_age)")
+        #expect(fromPulled.terminate() == 0)
     }
 }

@@ -642,3 +642,30 @@ def test_admin_registry_api_with_stock_grpcio(pb, nyc, freshet_bin, tmp_path):
             assert admin.GetRegistry(pb.admin.GetRegistryRequest(), timeout=RPC_TIMEOUT).version == 2
     finally:
         stop_and_check(server)
+
+
+def test_snapshot_pulled_with_stock_grpcio_is_an_lmdb_store(pb, freshet_bin, tmp_path):
+    from conftest import launch, stop_and_check
+
+    server = launch(pb, freshet_bin, tmp_path / "data", tmp_path / "serve", ["--max-message-bytes", "64KiB"])
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            admin = pb.admin_grpc.AdminStub(channel)
+            info = admin.CreateSnapshot(pb.admin.CreateSnapshotRequest(), timeout=RPC_TIMEOUT)
+            assert info.id and info.bytes > 0 and info.registry_version == 1
+            data = b""
+            while True:
+                chunk = admin.ReadSnapshot(
+                    pb.admin.ReadSnapshotRequest(id=info.id, offset=len(data)), timeout=RPC_TIMEOUT)
+                assert len(chunk.data) <= 64 * 1024, "a chunk fits the server's message limit"
+                data += chunk.data
+                if chunk.end:
+                    break
+            assert len(data) == info.bytes
+            assert data[16:20] == bytes([0xDE, 0xC0, 0xEF, 0xBE]), "an LMDB data file (meta page magic)"
+            admin.DeleteSnapshot(pb.admin.DeleteSnapshotRequest(id=info.id), timeout=RPC_TIMEOUT)
+            missing = pb.admin.ReadSnapshotRequest(id=info.id)
+            rpc_error(lambda: admin.ReadSnapshot(missing, timeout=RPC_TIMEOUT), grpc.StatusCode.NOT_FOUND,
+                      f"no snapshot '{info.id}'")
+    finally:
+        stop_and_check(server)

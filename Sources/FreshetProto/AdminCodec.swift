@@ -23,10 +23,13 @@ public struct FinishBackfillRequestMessage: Sendable, Hashable {
     public var view: String
     /// The id of the backfill mark the backfill filled (`StoredView.backfill_id`).
     public var backfillID: UInt64
+    /// The backfill's replication source, whose position goes with the mark (empty: none).
+    public var source: String
 
-    public init(view: String, backfillID: UInt64) {
+    public init(view: String, backfillID: UInt64, source: String = "") {
         self.view = view
         self.backfillID = backfillID
+        self.source = source
     }
 }
 
@@ -117,6 +120,7 @@ public enum AdminCodec {
     public static func appendFinishBackfillRequest(_ request: FinishBackfillRequestMessage, to output: inout [UInt8]) {
         if !request.view.isEmpty { ProtoWire.appendStringField(1, request.view, to: &output) }
         if request.backfillID != 0 { ProtoWire.appendVarintField(2, request.backfillID, to: &output) }
+        if !request.source.isEmpty { ProtoWire.appendStringField(3, request.source, to: &output) }
     }
 
     public static func decodeFinishBackfillRequest(_ bytes: UnsafeRawBufferPointer) -> FinishBackfillRequestMessage? {
@@ -127,7 +131,10 @@ public enum AdminCodec {
                 guard let text = Self.string(field.bytes) else { return false }
                 request.view = text
             case (2, 0): request.backfillID = field.value
-            case (1, _), (2, _): return false
+            case (3, 2):
+                guard let text = Self.string(field.bytes) else { return false }
+                request.source = text
+            case (1...3, _): return false
             default: break
             }
             return true
@@ -279,6 +286,12 @@ public enum AdminCodec {
             return true
         }
         return ok ? id : nil
+    }
+
+    /// Whether `bytes` are a well-formed protobuf message (for requests without fields, whose unknown fields are
+    /// skipped).
+    public static func isWellFormed(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        Self.walk(bytes) { _ in true }
     }
 
     /// Visits every field; false when the bytes are malformed or `visit` refuses a field.

@@ -90,7 +90,9 @@ final class AdminService: Sendable {
             self.logger.error("registry change failed", ["error": "\(error)"])
             return .failure(GRPCStatus(.internalError, "the registry change failed: \(error)"))
         }
-        if !request.dryRun && (result.changed || !result.subscribedViews.isEmpty) || !result.unsubscribedViews.isEmpty {
+        let changedSomething =
+            result.changed || !result.subscribedViews.isEmpty || !result.unsubscribedViews.isEmpty
+        if !request.dryRun && changedSomething {
             self.logger.info(
                 "registry applied",
                 [
@@ -110,6 +112,9 @@ final class AdminService: Sendable {
     func getRegistry(
         _ request: UnsafeRawBufferPointer, _ context: ServerCallContext, _ response: inout [UInt8]
     ) throws(GRPCStatus) {
+        guard AdminCodec.isWellFormed(request) else {
+            throw GRPCStatus(.invalidArgument, "the request is not a valid freshet.v1.GetRegistryRequest")
+        }
         switch self.state({ _ in }) {
         case .success(let bytes): response.append(contentsOf: bytes)
         case .failure(let status): throw status
@@ -130,7 +135,9 @@ final class AdminService: Sendable {
             let accepted = self.writer.perform { [self] in
                 do {
                     let view = "view '\(request.view)'"
-                    switch try self.store.finishBackfill(view: request.view, id: request.backfillID) {
+                    switch try self.store.finishBackfill(
+                        view: request.view, id: request.backfillID, source: request.source)
+                    {
                     case .finished:
                         self.logger.info("backfill finished", ["view": request.view])
                         reply(self.state { _ in })

@@ -244,8 +244,9 @@ public final class FeatureStore: Sendable {
     }
 
     /// Clears the backfill mark of `view` when it is still the one with `id` (a later unsubscribe and subscribe
-    /// sets a new one that this backfill did not fill).
-    public func finishBackfill(view: String, id: UInt64) throws -> BackfillFinish {
+    /// sets a new one that this backfill did not fill), and removes the position of the backfill's `source` (a
+    /// source of this view and id only: `backfill/VIEW@ID/...`), which is never fed again.
+    public func finishBackfill(view: String, id: UInt64, source: String = "") throws -> BackfillFinish {
         guard self.catalog.databases[view] != nil else { return .notStored }
         let key = Self.backfillPrefix + Array(view.utf8)
         let outcome = try self.environment.write { transaction -> BackfillFinish in
@@ -254,6 +255,9 @@ public final class FeatureStore: Sendable {
             }
             guard mark.id == id else { return .resubscribed(mark) }
             _ = try transaction.delete(self.meta, key: key)
+            if source.hasPrefix("backfill/\(view)@\(id)/") {
+                _ = try transaction.delete(self.meta, key: Array("position/".utf8) + Array(source.utf8))
+            }
             return .finished
         }
         if outcome == .finished {
@@ -426,6 +430,11 @@ public final class FeatureStore: Sendable {
                 try transaction.clear(database)
                 _ = try transaction.delete(meta, key: Self.schemaPrefix + Array(name.utf8))
                 _ = try transaction.delete(meta, key: Self.backfillPrefix + Array(name.utf8))
+                // The positions of the view's backfills: their rows are gone, and their sources are never fed again.
+                let backfills = Array("position/backfill/\(name)@".utf8)
+                for source in try Self.keys(prefix: backfills, { try transaction.forEach(meta, from: $0, $1) }) {
+                    _ = try transaction.delete(meta, key: backfills + Array(source.utf8))
+                }
                 result.unsubscribedViews.append(name)
             }
             let applied = try !Self.keys(prefix: Array("position/".utf8), limit: 1) {

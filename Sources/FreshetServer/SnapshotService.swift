@@ -76,7 +76,7 @@ final class SnapshotService: Sendable {
         _ context: ServerCallContext, _ responder: ServerStreamResponder
     ) throws(GRPCStatus) -> any StreamingCall {
         DeferredUnaryCall(responder: responder) { [self] bytes, reply in
-            guard bytes.withUnsafeBytes({ AdminCodec.decodeSnapshotID($0) }) != nil else {
+            guard bytes.withUnsafeBytes({ AdminCodec.isWellFormed($0) }) else {
                 reply(
                     .failure(
                         GRPCStatus(.invalidArgument, "the request is not a valid freshet.v1.CreateSnapshotRequest")))

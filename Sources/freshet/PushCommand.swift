@@ -147,7 +147,8 @@ enum PushCommand {
                 )
                 if backfill {
                     do {
-                        try Self.finishBackfill(view: view.name, backfillID: backfillIDs[index], server: endpoint)
+                        try Self.finishBackfill(
+                            view: view.name, backfillID: backfillIDs[index], source: sources[index], server: endpoint)
                         Console.out("push: \(endpoint): backfill of view \(view.name) finished\n")
                     } catch {
                         failed += 1
@@ -203,10 +204,10 @@ enum PushCommand {
     }
 
     /// Clears a server's backfill mark once every update of the backfill is acked.
-    static func finishBackfill(view: String, backfillID: UInt64, server: Endpoint) throws {
+    static func finishBackfill(view: String, backfillID: UInt64, source: String, server: Endpoint) throws {
         var request: [UInt8] = []
         AdminCodec.appendFinishBackfillRequest(
-            FinishBackfillRequestMessage(view: view, backfillID: backfillID), to: &request)
+            FinishBackfillRequestMessage(view: view, backfillID: backfillID, source: source), to: &request)
         let client = try GRPCClient(endpoint: server)
         let response = try client.unary(
             path: "/freshet.v1.Admin/FinishBackfill", request: request, timeout: .seconds(30))

@@ -123,10 +123,10 @@ enum RegistryCommand {
             }
             var parts = [state.changed ? "applied version \(state.version)" : "version \(state.version) already"]
             if !state.subscribedViews.isEmpty {
-                parts.append("now stores \(state.subscribedViews.joined(separator: ", "))")
+                parts.append("now stores \(Self.names(state.subscribedViews))")
             }
             if !state.unsubscribedViews.isEmpty {
-                parts.append("freed \(state.unsubscribedViews.joined(separator: ", "))")
+                parts.append("freed \(Self.names(state.unsubscribedViews))")
             }
             for view in state.storedViews where view.backfillID != 0 {
                 parts.append(
@@ -136,6 +136,12 @@ enum RegistryCommand {
             Console.out("registry: \(server): \(parts.joined(separator: "; "))\n")
         }
         return 0
+    }
+
+    /// View names for a line of output: the first 20, then how many more.
+    static func names(_ views: [String]) -> String {
+        let shown = views.prefix(20).joined(separator: ", ")
+        return views.count > 20 ? shown + " and \(views.count - 20) more" : shown
     }
 
     private static func applyCall(

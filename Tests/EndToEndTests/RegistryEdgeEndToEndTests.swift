@@ -143,6 +143,11 @@ struct RegistryEdgeEndToEndTests {
         #expect(results.contains { $0.status == 0 }, "\(results.map(\.stderr))")
         #expect(show(server).contains("stores planes: 3322 entries\n"), "\(show(server)) \(results.map(\.stdout))")
         #expect(server.terminate() == 0)
+        // Unsubscribing planes removes whatever backfill positions are left (a run whose mark the other cleared).
+        server = try ServerProcess(data: data, extra: ["--serve", "weather_model"], scratch: scratch)
+        let stats = freshet("stats", "--data", data).stdout
+        #expect(!stats.contains("source backfill/"), "\(stats)")
+        #expect(stats.contains("source central-planes: position 3322"), "\(stats)")
 
         // The backfill sources are the backfill's own.
         let taken = freshet(
@@ -150,6 +155,7 @@ struct RegistryEdgeEndToEndTests {
             Paths.registry, "--view", "planes", "--csv", Paths.examples + "/planes.csv")
         #expect(taken.status == 2)
         #expect(taken.stderr.contains("names starting with backfill/ are kept for freshet push --backfill"))
+        #expect(server.terminate() == 0)
     }
 
     @Test func aRegistryLargerThanAResponseIsReportedAtStart() throws {
@@ -204,6 +210,8 @@ struct RegistryEdgeEndToEndTests {
             #expect(source != nil, "\(backfill.stdout)")
             sources.insert(String(source ?? ""))
             #expect(show(server).contains("stores planes: 3322 entries\n"), "round \(round): \(show(server))")
+            let stats = freshet("stats", "--data", data).stdout
+            #expect(!stats.contains("source backfill/"), "a finished backfill's source is removed: \(stats)")
             #expect(server.terminate() == 0)
             server = try ServerProcess(data: data, extra: ["--serve", "weather_model"], scratch: scratch)
             #expect(!show(server).contains("stores planes"), "round \(round): planes is freed")
@@ -234,6 +242,8 @@ struct RegistryEdgeEndToEndTests {
         }
         let shown = show(server)
         #expect(shown.contains("registry version 4"), "\(shown)")
+        let logged = server.log.split(separator: "\n").filter { $0.contains(#""msg":"registry applied""#) }
+        #expect(logged.count == 3, "one line per change, none for the dry runs: \(logged)")
         #expect(shown.contains("stores planes: 0 entries; needs backfill (subscribed at version 4"), "\(shown)")
         let backfill = backfillPlanes(server)
         #expect(backfill.status == 0, "\(backfill.stderr)")
@@ -349,6 +359,8 @@ struct RegistryEdgeEndToEndTests {
         #expect(noTimes.status == 2)
         #expect(noTimes.stderr.contains("--backfill with --csv needs --event-time"), "\(noTimes.stderr)")
 
+        let garbage = try server.client().unary(path: "/freshet.v1.Admin/GetRegistry", request: [0xFF])
+        #expect(garbage.status.code == .invalidArgument, "\(garbage.status)")
         // FinishBackfill for a view the region does not store, and for a mark that is not there.
         for (view, code, message) in [
             ("planes", GRPCStatus.Code.notFound, "this region does not store view 'planes'"),

@@ -125,6 +125,19 @@ public enum FileIO {
         return names
     }
 
+    /// The canonical absolute path (`realpath`: links and `..` resolved), or `nil` when it does not exist.
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = Glibc.realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// The directory part of a path (`.` for a bare name).
+    public static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
     /// Flushes a file's data to disk (`fsync`).
     public static func sync(_ path: String) throws(SystemError) {
         let fd = try Syscall.must("open \(path)") { Int(open(path, O_RDONLY | O_CLOEXEC)) }

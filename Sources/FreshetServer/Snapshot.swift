@@ -23,6 +23,9 @@ extension FeatureStore {
     /// on disk (written beside it, flushed, renamed).
     /// - Throws: ``StorageError`` (no store in `directory`, a full disk, …), ``SystemError`` for the file.
     public static func writeSnapshot(directory: String, to file: String) throws -> SnapshotSummary {
+        if let real = FileIO.realPath(directory), FileIO.realPath(FileIO.parent(of: file)) == real {
+            throw StoreError("--out: \(file) is inside the data directory \(directory); write the snapshot elsewhere")
+        }
         var options = Environment.Options(mapSize: 0, maxDatabases: 1024)
         options.readOnly = true
         let source = try Environment(path: directory, options: options)
@@ -55,6 +58,9 @@ extension FeatureStore {
     /// - Throws: ``StorageError`` when it is not a readable LMDB store; ``SystemError`` for the files.
     public static func publishSnapshot(staging: String, as file: String) throws -> StoreStatistics {
         try FileIO.sync(staging + "/data.mdb")
+        if let problem = try Self.snapshotProblem(staging + "/data.mdb") {
+            throw StoreError("the snapshot \(problem)")
+        }
         let contents = try Self.inspect(directory: staging)
         try FileIO.rename(staging + "/data.mdb", to: file)
         return contents
@@ -71,8 +77,38 @@ extension FeatureStore {
         } ?? 0
     }
 
-    /// The first bytes of an LMDB data file: a page header (16 bytes), then the meta page's magic, 0xBEEFC0DE.
-    static let lmdbMagic: [UInt8] = [0xDE, 0xC0, 0xEF, 0xBE]
+    /// What makes `path` unusable as a snapshot, or `nil`: not an LMDB data file, or shorter than its pages.
+    ///
+    /// An LMDB file starts with two meta pages (each a 16-byte page header, then `MDB_meta`: the magic 0xBEEFC0DE,
+    /// the format version 1, …, the page size at byte 24 of the meta, the last page number at 120 and the
+    /// transaction id at 128). The newer meta's last page must lie inside the file: a copy cut short (a transfer
+    /// that stopped) would otherwise be mapped, and reading a page past its end kills the server with SIGBUS.
+    public static func snapshotProblem(_ path: String) throws -> String? {
+        guard let size = try FileIO.size(of: path) else { return "does not exist" }
+        let first = try FileIO.read(path, offset: 0, count: 160)
+        func word32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+            (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) }
+        }
+        func word64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
+            (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * $1) }
+        }
+        let notLMDB = "is not a Freshet snapshot (not an LMDB data file)"
+        guard first.count == 160, word32(first, 16) == 0xBEEF_C0DE, word32(first, 20) == 1 else { return notLMDB }
+        let pageSize = Int(word32(first, 40))
+        guard [4096, 8192, 16384, 32768, 65536].contains(pageSize) else { return notLMDB }
+        let second = try FileIO.read(path, offset: pageSize, count: 160)
+        guard second.count == 160, word32(second, 16) == 0xBEEF_C0DE else {
+            return "is cut short: \(size) bytes, not even its two meta pages (an incomplete copy?)"
+        }
+        let newer = word64(second, 144) > word64(first, 144) ? second : first
+        let lastPage = word64(newer, 136)
+        guard lastPage < UInt64(Int.max / pageSize) else { return notLMDB }
+        let needed = (Int(lastPage) + 1) * pageSize
+        guard size >= needed else {
+            return "is cut short: \(size) bytes, but its pages need \(needed) (an incomplete copy?)"
+        }
+        return nil
+    }
 
     /// Makes `snapshot` the store of the new region in `directory`: copies it in as `data.mdb` (written beside it,
     /// flushed, renamed), so a crash leaves either no store or the whole snapshot. Producers then resume from the
@@ -86,13 +122,16 @@ extension FeatureStore {
                 "--bootstrap: \(directory) holds a store already; a snapshot starts a new region in an empty data directory"
             )
         }
-        let head = try FileIO.readAll(snapshot, maxBytes: 32)
-        guard head.count >= 20, Array(head[16..<20]) == Self.lmdbMagic else {
-            throw StoreError("--bootstrap: \(snapshot) is not a Freshet snapshot (not an LMDB data file)")
+        if let problem = try Self.snapshotProblem(snapshot) {
+            throw StoreError("--bootstrap: \(snapshot) \(problem)")
         }
         try FileIO.makeDirectories(directory)
         let partial = target + ".partial"
-        _ = try FileIO.copyFile(snapshot, to: partial)
+        let copied = try FileIO.copyFile(snapshot, to: partial)
+        guard copied == (try FileIO.size(of: snapshot) ?? -1) else {
+            try? FileIO.removeFile(partial)
+            throw StoreError("--bootstrap: \(snapshot) changed while it was copied in; nothing was started")
+        }
         try FileIO.rename(partial, to: target)
     }
 

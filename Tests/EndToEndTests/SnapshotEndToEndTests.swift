@@ -163,6 +163,25 @@ struct SnapshotEndToEndTests {
         #expect(again.status == 1)
         #expect(again.stderr.contains("holds a store already"), "\(again.stderr)")
 
+        // A copy cut short (a transfer that stopped) is refused before it is mapped: reading past its end would
+        // kill the server with SIGBUS.
+        let bytes = try FileIO.readAll(snapshot)
+        let cut = scratch.file("cut.snap")
+        try FileIO.writeAll(cut, Array(bytes[..<(bytes.count / 2)]))
+        let short = freshet(
+            "serve", "--data", scratch.file("e"), "--registry", Paths.registry, "--bootstrap", cut, "--listen",
+            "127.0.0.1:0")
+        #expect(short.status == 1)
+        #expect(
+            short.stderr.contains("is cut short: \(bytes.count / 2) bytes, but its pages need \(bytes.count)"),
+            "\(short.stderr)")
+        #expect(try FileIO.size(of: scratch.file("e") + "/data.mdb") == nil)
+        // A snapshot written into the data directory itself could replace the live data file.
+        let inside = freshet("snapshot", "--data", data, "--out", data + "/data.mdb")
+        #expect(inside.status == 1)
+        #expect(inside.stderr.contains("is inside the data directory"), "\(inside.stderr)")
+        #expect(try FileIO.size(of: data + "/data.mdb") == fileBytes)
+
         let notASnapshot = freshet(
             "serve", "--data", scratch.file("c"), "--bootstrap", Paths.registry, "--listen", "127.0.0.1:0")
         #expect(notASnapshot.status == 1)

@@ -150,6 +150,19 @@ public enum FileIO {
         try Syscall.must("rename \(source) to \(target)") { Int(Glibc.rename(source, target)) }
     }
 
+    /// Gives `source` the name `target` unless `target` exists (`link`, then `unlink` of `source`): unlike
+    /// ``rename(_:to:)`` it never replaces a file that appeared meanwhile.
+    /// - Returns: false when `target` exists (nothing changed).
+    public static func renameWithoutReplacing(_ source: String, to target: String) throws(SystemError) -> Bool {
+        if link(source, target) != 0 {
+            let error = errno
+            if error == EEXIST { return false }
+            throw SystemError(errno: error, call: "link \(source) to \(target)")
+        }
+        try Self.removeFile(source)
+        return true
+    }
+
     /// Removes a file; a missing one is fine.
     public static func removeFile(_ path: String) throws(SystemError) {
         guard unlink(path) != 0 else { return }

@@ -112,6 +112,7 @@ public enum FreshetServer {
                 )
             }
             directoryLock = lock
+            FeatureStore.removeBootstrapLeftovers(directory: options.dataDirectory)
             if let snapshot = options.bootstrap {
                 try FeatureStore.bootstrap(directory: options.dataDirectory, from: snapshot)
                 do {
@@ -212,7 +213,16 @@ public enum FreshetServer {
         Console.out("listening \(server.endpoint)\n")
 
         var signalsSeen = 0
+        var readersChecked = ContinuousClock.now
         while !server.hasStopped {
+            // A process that died in a read transaction (a killed freshet snapshot --data, stats, load) keeps
+            // its reader slot, and writers cannot reuse pages meanwhile: the file grows. Clear such slots often.
+            if ContinuousClock.now - readersChecked > .seconds(10) {
+                readersChecked = ContinuousClock.now
+                if let cleared = try? store.environment.clearStaleReaders(), cleared > 0 {
+                    logger.info("cleared stale LMDB readers of dead processes", ["readers": String(cleared)])
+                }
+            }
             guard let signal = TerminationSignals.wait(signals, timeout: .milliseconds(200)) else { continue }
             signalsSeen += 1
             if signalsSeen == 1 {
@@ -230,6 +240,7 @@ public enum FreshetServer {
         // Commits what was handed over before the loops stopped (its acks can no longer be sent; producers resume
         // from GetPosition).
         writer.stop()
+        snapshots.removeAll()
         logger.info("stopped")
         withExtendedLifetime(directoryLock) {}
         return 0

@@ -26,16 +26,46 @@ extension FeatureStore {
         if let real = FileIO.realPath(directory), FileIO.realPath(FileIO.parent(of: file)) == real {
             throw StoreError("--out: \(file) is inside the data directory \(directory); write the snapshot elsewhere")
         }
+        try Self.checkSnapshotTarget(file)
         var options = Environment.Options(mapSize: 0, maxDatabases: 1024)
         options.readOnly = true
-        let source = try Environment(path: directory, options: options)
+        let source: Environment
+        do {
+            source = try Environment(path: directory, options: options)
+            _ = try source.database(named: "freshet/meta", create: false)
+        } catch {
+            throw StoreError("no Freshet data directory at \(directory) (\(error))")
+        }
         let staging = try Self.snapshotStaging(for: file)
         defer { Self.removeSnapshotStaging(staging) }
-        try source.copy(to: staging, compact: true)
+        do {
+            try source.copy(to: staging, compact: true)
+        } catch {
+            throw StoreError("cannot write the snapshot \(file): \(error)")
+        }
         let contents = try Self.publishSnapshot(staging: staging, as: file)
         return SnapshotSummary(
             bytes: try FileIO.size(of: file) ?? 0,
             sourceFileBytes: try FileIO.size(of: directory + "/data.mdb") ?? 0, contents: contents)
+    }
+
+    /// Refuses a snapshot target that is a directory, or that lies in a data directory or in its `snapshots/`
+    /// (where it could replace a live data or lock file, or be removed at the server's next start).
+    public static func checkSnapshotTarget(_ file: String) throws {
+        if file.isEmpty || file.hasSuffix("/") {
+            throw StoreError("--out: give a file name, not '\(file)'")
+        }
+        if FileIO.realPath(file + "/.") != nil {
+            throw StoreError("--out: \(file) is a directory; give a file name")
+        }
+        let parent = FileIO.parent(of: file)
+        for directory in [parent, FileIO.parent(of: FileIO.realPath(parent) ?? parent)] {
+            if try FileIO.size(of: directory + "/data.mdb") != nil || FileIO.size(of: directory + "/lock.mdb") != nil {
+                throw StoreError(
+                    "--out: \(file) is inside a data directory (\(directory)) or its snapshots/; write the snapshot elsewhere"
+                )
+            }
+        }
     }
 
     /// The directory a snapshot for `file` is assembled in (`FILE.partial`, its data file `data.mdb`), emptied of
@@ -132,7 +162,18 @@ extension FeatureStore {
             try? FileIO.removeFile(partial)
             throw StoreError("--bootstrap: \(snapshot) changed while it was copied in; nothing was started")
         }
-        try FileIO.rename(partial, to: target)
+        // Never over a store that appeared while the snapshot was copied (a freshet load, say).
+        guard try FileIO.renameWithoutReplacing(partial, to: target) else {
+            try? FileIO.removeFile(partial)
+            throw StoreError(
+                "--bootstrap: a store appeared in \(directory) while \(snapshot) was copied in (a freshet load?); nothing was started, and that store is left as it is"
+            )
+        }
+    }
+
+    /// Removes what a bootstrap killed halfway left (`data.mdb.partial`).
+    public static func removeBootstrapLeftovers(directory: String) {
+        try? FileIO.removeFile(directory + "/data.mdb.partial")
     }
 
     /// Undoes ``bootstrap(directory:from:)`` after a start that failed on the snapshot's contents (for example an

@@ -25,8 +25,8 @@ final class SnapshotService: Sendable {
 
     /// At most this many snapshots exist at once (each is a full compacted copy on disk).
     static let maxSnapshots = 2
-    /// A snapshot not read for this long is removed.
-    static let idleLimit = Duration.seconds(600)
+    /// A snapshot not read for this long is removed (a client that died mid-download holds its place no longer).
+    static let idleLimit = Duration.seconds(120)
     /// The largest chunk a ReadSnapshot returns.
     static let maxChunk = 1 << 20
 
@@ -49,6 +49,17 @@ final class SnapshotService: Sendable {
 
     private func path(_ id: String) -> String { self.directory + "/" + id + ".mdb" }
 
+    /// Removes every finished snapshot (at shutdown: they are the clients' copies, and a restart removes them
+    /// anyway).
+    func removeAll() {
+        let ids = self.sessions.withLock { sessions -> [String] in
+            let done = sessions.filter { $0.value.bytes != nil }.map(\.key)
+            for id in done { sessions[id] = nil }
+            return done
+        }
+        for id in ids { Self.remove(self.path(id)) }
+    }
+
     /// Removes a snapshot file, or a staging directory with the copy's files.
     private static func remove(_ path: String) {
         try? FileIO.removeFile(path + "/data.mdb")
@@ -67,7 +78,7 @@ final class SnapshotService: Sendable {
         }
         for id in stale {
             Self.remove(self.path(id))
-            self.logger.info("snapshot removed after 10 minutes unread", ["id": id])
+            self.logger.info("snapshot removed after 2 minutes unread", ["id": id])
         }
     }
 
@@ -90,11 +101,17 @@ final class SnapshotService: Sendable {
                 return true
             }
             guard admitted else {
+                let now = ContinuousClock.now
+                let existing = self.sessions.withLock { sessions in
+                    sessions.map { id, session in
+                        "\(id) (\(session.bytes == nil ? "being written" : "last read \((now - session.lastUsed).freshetDescription) ago"))"
+                    }.sorted()
+                }
                 reply(
                     .failure(
                         GRPCStatus(
                             .resourceExhausted,
-                            "\(Self.maxSnapshots) snapshots exist already on this server; delete one (DeleteSnapshot) or wait until one goes unread for 10 minutes"
+                            "\(Self.maxSnapshots) snapshots exist already on this server: \(existing.joined(separator: ", ")); delete one (DeleteSnapshot) or wait until it goes unread for 2 minutes"
                         )))
                 return
             }
@@ -134,8 +151,7 @@ final class SnapshotService: Sendable {
             Self.remove(self.path(id))
             self.sessions.withLock { $0[id] = nil }
             self.logger.error("snapshot failed", ["id": id, "error": "\(error)"])
-            if let storage = error as? StorageError { return .failure(grpcStatus(for: storage)) }
-            return .failure(GRPCStatus(.internalError, "the snapshot failed: \(error)"))
+            return .failure(GRPCStatus(.internalError, "the snapshot failed on the server: \(error)"))
         }
     }
 
@@ -160,7 +176,7 @@ final class SnapshotService: Sendable {
                     .failure(
                         GRPCStatus(
                             .notFound,
-                            "no snapshot '\(request.id)' on this server (unknown, still being written, deleted, or removed after 10 minutes unread)"
+                            "no snapshot '\(request.id)' on this server (unknown, still being written, deleted, or removed after 2 minutes unread)"
                         )))
                 return
             }

@@ -40,12 +40,7 @@ enum SnapshotCommand {
         let contents: StoreStatistics
         switch (flags.value("data"), flags.value("server")) {
         case (let data?, nil):
-            let summary: SnapshotSummary
-            do {
-                summary = try FeatureStore.writeSnapshot(directory: data, to: out)
-            } catch let error as StorageError where error.code == .io || error.code == .invalid {
-                throw CommandError("no Freshet data directory at \(data) (\(error))")
-            }
+            let summary = try FeatureStore.writeSnapshot(directory: data, to: out)
             contents = summary.contents
             lines = [
                 "snapshot \(out): \(summary.bytes) bytes, compacted from a data file of \(summary.sourceFileBytes) bytes, in \((ContinuousClock.now - started).formatted)"
@@ -75,6 +70,7 @@ enum SnapshotCommand {
     /// Has `server` write a snapshot, pulls it chunk by chunk into `FILE.partial`, checks its length, and publishes
     /// it as `out`; the server's copy is deleted either way.
     static func download(from server: Endpoint, to out: String) throws -> (bytes: Int, contents: StoreStatistics) {
+        try FeatureStore.checkSnapshotTarget(out)
         let client = try connect(server, "no snapshot was taken")
         let created = try client.unary(path: "/freshet.v1.Admin/CreateSnapshot", request: [], timeout: .seconds(3600))
         guard created.status.code == .ok else {

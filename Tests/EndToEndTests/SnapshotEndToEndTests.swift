@@ -103,7 +103,8 @@ struct SnapshotEndToEndTests {
         #expect(try call("CreateSnapshot", []).status.code == .ok)
         let third = try call("CreateSnapshot", [])
         #expect(third.status.code == .resourceExhausted)
-        #expect(third.status.message.contains("2 snapshots exist already"), "\(third.status)")
+        #expect(third.status.message.contains("2 snapshots exist already on this server: "), "\(third.status)")
+        #expect(third.status.message.contains(info.id), "the message lists them: \(third.status)")
         var delete: [UInt8] = []
         AdminCodec.appendSnapshotID(info.id, to: &delete)
         #expect(try call("DeleteSnapshot", delete).status.code == .ok)
@@ -111,11 +112,25 @@ struct SnapshotEndToEndTests {
         #expect(try call("DeleteSnapshot", delete).status.code == .notFound)
         #expect(try call("CreateSnapshot", []).status.code == .ok, "a deleted snapshot frees its place")
         #expect(try FileIO.list(scratch.file("data") + "/snapshots").count == 2)
+        // A snapshot is never written where it could replace the store's files or be removed with snapshots/.
+        for out in [
+            scratch.file("data") + "/lock.mdb", scratch.file("data") + "/snapshots/mine.snap", scratch.file(""), "",
+        ] {
+            let refused = freshet("snapshot", "--server", server.endpoint.description, "--out", out)
+            #expect(refused.status == 1, "\(out)")
+            #expect(refused.stderr.contains("--out: "), "\(out): \(refused.stderr)")
+        }
         #expect(server.terminate() == 0)
-        // What a server leaves behind is removed at the next start.
-        let again = try ServerProcess(data: scratch.file("data"), scratch: scratch)
+        #expect(try FileIO.list(scratch.file("data") + "/snapshots").isEmpty, "removed at shutdown")
+        // What a killed server leaves behind is removed at the next start.
+        var killed = try ServerProcess(data: scratch.file("data"), scratch: scratch)
+        #expect(try killed.client().unary(path: "/freshet.v1.Admin/CreateSnapshot", request: []).status.code == .ok)
+        killed.process.signal(SIGKILL)
+        _ = killed.process.wait(timeout: .seconds(10))
+        #expect(try FileIO.list(scratch.file("data") + "/snapshots").count == 1)
+        killed = try ServerProcess(data: scratch.file("data"), scratch: scratch)
         #expect(try FileIO.list(scratch.file("data") + "/snapshots").isEmpty)
-        #expect(again.terminate() == 0)
+        #expect(killed.terminate() == 0)
     }
 
     @Test func aSnapshotIsCompactedAndABootstrapRefusesWhatItCannotUse() throws {

@@ -80,4 +80,35 @@ struct FileIOTests {
         let through = #expect(throws: SystemError.self) { try FileIO.makeDirectories(file + "/inside") }
         #expect(through?.errno == ENOTDIR)
     }
+    @Test("renameWithoutReplacing never replaces a file that is there, and moves one that is not")
+    func renameWithoutReplacing() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let source = try directory.write("new", [1, 2, 3])
+        let target = try directory.write("there", [9])
+        #expect(try FileIO.renameWithoutReplacing(source, to: target) == false)
+        #expect(try FileIO.readAll(target) == [9])
+        #expect(try FileIO.readAll(source) == [1, 2, 3])
+        try FileIO.removeFile(target)
+        #expect(try FileIO.renameWithoutReplacing(source, to: target))
+        #expect(try FileIO.readAll(target) == [1, 2, 3])
+        #expect(try FileIO.size(of: source) == nil)
+        try FileIO.removeFile(target)
+    }
+
+    @Test("read returns a range of a file, shorter at its end; list names a directory's entries")
+    func readRangeAndList() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let bytes = patternBytes(1000)
+        let path = try directory.write("data.bin", bytes)
+        #expect(try FileIO.read(path, offset: 10, count: 20) == Array(bytes[10..<30]))
+        #expect(try FileIO.read(path, offset: 990, count: 20) == Array(bytes[990...]))
+        #expect(try FileIO.read(path, offset: 2000, count: 20) == [])
+        #expect(try FileIO.list(directory.file("")) == ["data.bin"])
+        #expect(try FileIO.list(directory.file("missing")) == [])
+        #expect(
+            FileIO.parent(of: "a/b/c.snap") == "a/b" && FileIO.parent(of: "c.snap") == "."
+                && FileIO.parent(of: "/c") == "/")
+    }
 }

@@ -84,14 +84,15 @@ extension FeatureStore {
         try? FileIO.removeDirectory(staging)
     }
 
-    /// Flushes the snapshot assembled in `staging`, reads what it holds, and renames it to `file`.
+    /// Flushes the snapshot assembled in `staging`, reads what it holds (entry counts, registry version and
+    /// positions: no row is read), and renames it to `file`.
     /// - Throws: ``StorageError`` when it is not a readable LMDB store; ``SystemError`` for the files.
     public static func publishSnapshot(staging: String, as file: String) throws -> StoreStatistics {
         try FileIO.sync(staging + "/data.mdb")
         if let problem = try Self.snapshotProblem(staging + "/data.mdb") {
             throw StoreError("the snapshot \(problem)")
         }
-        let contents = try Self.inspect(directory: staging)
+        let contents = try Self.inspect(directory: staging, entriesOnly: true)
         try FileIO.rename(staging + "/data.mdb", to: file)
         return contents
     }

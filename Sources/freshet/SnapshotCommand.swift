@@ -58,7 +58,7 @@ enum SnapshotCommand {
         }
         lines.append("registry version \(contents.registryVersion)")
         for view in contents.views {
-            lines.append("view \(view.name): \(view.rows) rows\(view.deleted > 0 ? " (+\(view.deleted) deleted)" : "")")
+            lines.append("view \(view.name): \(view.rows + view.deleted) entries")
         }
         for source in contents.sources {
             lines.append("source \(source.name): position \(source.appliedSequence)")

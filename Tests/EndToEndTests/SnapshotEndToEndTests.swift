@@ -209,7 +209,7 @@ struct SnapshotEndToEndTests {
         let server = try ServerProcess(data: data, extra: ["--max-message-bytes", "64KiB"], scratch: scratch)
         let pulled = freshet("snapshot", "--server", server.endpoint.description, "--out", scratch.file("p.snap"))
         #expect(pulled.status == 0, "\(pulled.stderr)")
-        #expect(pulled.stdout.contains("view planes: 3322 rows\nview weather: 3 rows\n"), "\(pulled.stdout)")
+        #expect(pulled.stdout.contains("view planes: 3322 entries\nview weather: 3 entries\n"), "\(pulled.stdout)")
         #expect(server.terminate() == 0)
         let fromPulled = try ServerProcess(
             data: scratch.file("d"), registry: nil, extra: ["--bootstrap", scratch.file("p.snap")], scratch: scratch)

@@ -97,17 +97,6 @@ extension FeatureStore {
         return contents
     }
 
-    /// The registry version recorded in the store in `directory` (0: none), read without counting anything.
-    static func storedRegistryVersion(directory: String) throws -> UInt64 {
-        var options = Environment.Options(mapSize: 0, maxDatabases: 1024)
-        options.readOnly = true
-        let environment = try Environment(path: directory, options: options)
-        let meta = try environment.database(named: "freshet/meta", create: false)
-        return try environment.read { transaction in
-            try transaction.get(meta, key: Self.registryVersionKey).flatMap(Self.registryVersion)
-        } ?? 0
-    }
-
     /// What makes `path` unusable as a snapshot, or `nil`: not an LMDB data file, or shorter than its pages.
     ///
     /// An LMDB file starts with two meta pages (each a 16-byte page header, then `MDB_meta`: the magic 0xBEEFC0DE,

@@ -62,9 +62,7 @@ final class SnapshotService: Sendable {
 
     /// Removes a snapshot file, or a staging directory with the copy's files.
     private static func remove(_ path: String) {
-        try? FileIO.removeFile(path + "/data.mdb")
-        try? FileIO.removeFile(path + "/lock.mdb")
-        try? FileIO.removeDirectory(path)
+        FeatureStore.removeSnapshotStaging(path)
         try? FileIO.removeFile(path)
     }
 
@@ -130,9 +128,7 @@ final class SnapshotService: Sendable {
         let started = ContinuousClock.now
         do {
             try self.store.environment.copy(to: staging, compact: true)
-            try FileIO.sync(staging + "/data.mdb")
-            let version = try FeatureStore.storedRegistryVersion(directory: staging)
-            try FileIO.rename(staging + "/data.mdb", to: self.path(id))
+            let version = try FeatureStore.publishSnapshot(staging: staging, as: self.path(id)).registryVersion
             Self.remove(staging)
             let bytes = try FileIO.size(of: self.path(id)) ?? 0
             self.sessions.withLock { $0[id] = Session(bytes: bytes, lastUsed: .now) }
